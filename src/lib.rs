@@ -1,0 +1,4 @@
+pub mod keys;
+pub mod server {
+    pub mod proto;
+}
