@@ -1,3 +1,4 @@
+pub mod config;
 pub mod keys;
 pub mod server {
     pub mod proto;

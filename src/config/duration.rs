@@ -1,0 +1,41 @@
+//! Durations written as `30s`, `5m`, `250ms`, `24h` (humantime syntax).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(de)?;
+    parse(&text).map_err(serde::de::Error::custom)
+}
+
+pub fn parse(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration `{text}` ({e}); write it like `30s`, `5m` or `250ms`"))
+}
+
+pub mod option {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(de)? {
+            None => Ok(None),
+            Some(text) => parse(&text).map(Some).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_forms() {
+        assert_eq!(parse("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse("30").is_err());
+        assert!(parse("soon").is_err());
+    }
+}

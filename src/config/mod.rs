@@ -1,0 +1,321 @@
+//! The configuration file: serde types with their documented defaults, loading
+//! (every structural problem is reported with its key path) and validation
+//! (every semantic problem is reported at once).
+//!
+//! These are plain data. `authz::Policy::compile` turns a validated [`Config`]
+//! into the structures the Check path uses.
+
+mod duration;
+mod load;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::keys::Algorithm;
+
+pub use load::{from_yaml, load_file};
+
+/// Default for `providers[].token_sources`: the `Authorization: Bearer` header.
+pub const DEFAULT_AUTH_HEADER: &str = "authorization";
+/// Default for `limits.max_token_bytes`.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Everything that can be wrong with a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}", Problem::list(.0))]
+    Invalid(Vec<Problem>),
+}
+
+/// One problem, at one key path (e.g. `providers[0].issuer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), message: message.into() }
+    }
+
+    fn list(problems: &[Problem]) -> String {
+        let lines: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect();
+        lines.join("\n")
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listen addresses and shutdown behaviour.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Token issuers gatehouse trusts. At least one.
+    pub providers: Vec<ProviderConfig>,
+    /// Route rules, evaluated in order; the first match decides.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// What happens when no rule matches. Default `deny` (403 `no_matching_rule`).
+    #[serde(default)]
+    pub default: DefaultAction,
+    /// Input size bounds.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `server:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address of the ext_authz gRPC service. Default `0.0.0.0:9001`.
+    #[serde(default = "default_grpc_addr")]
+    pub grpc_addr: SocketAddr,
+    /// Address of `/healthz`, `/readyz` and `/metrics`. Default `0.0.0.0:9090`.
+    #[serde(default = "default_http_addr")]
+    pub http_addr: SocketAddr,
+    /// How long in-flight Checks may take to finish after SIGTERM. Default `10s`.
+    #[serde(default = "default_drain_timeout", with = "duration")]
+    pub drain_timeout: Duration,
+}
+
+fn default_grpc_addr() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 9001))
+}
+fn default_http_addr() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 9090))
+}
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            grpc_addr: default_grpc_addr(),
+            http_addr: default_http_addr(),
+            drain_timeout: default_drain_timeout(),
+        }
+    }
+}
+
+/// `providers[]`: one token issuer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Name used by rules, metrics and logs: `[a-z0-9_-]`, unique.
+    pub name: String,
+    /// Exact value the token's `iss` must have.
+    pub issuer: String,
+    /// If non-empty, the token's `aud` must contain one of these.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Pinned algorithms. Default: every asymmetric algorithm for a JWKS
+    /// provider, `[HS256]` for an `hmac_secret` provider.
+    #[serde(default)]
+    pub algorithms: Option<Vec<Algorithm>>,
+    /// Where the verification keys come from.
+    #[serde(default)]
+    pub jwks: Option<JwksConfig>,
+    /// A shared secret for HS256/384/512 instead of a JWKS.
+    #[serde(default)]
+    pub hmac_secret: Option<SecretSource>,
+    /// Where to find the token, tried in order. Default: `Authorization: Bearer`.
+    #[serde(default = "default_token_sources")]
+    pub token_sources: Vec<TokenSourceConfig>,
+    /// Leeway for `exp`, `nbf` and `iat`. Default `60s`.
+    #[serde(default = "default_clock_skew", with = "duration")]
+    pub clock_skew: Duration,
+    /// Optional upper bound on `exp - iat`.
+    #[serde(default, with = "duration::option")]
+    pub max_lifetime: Option<Duration>,
+    /// Refuse tokens without `exp`. Default `true`.
+    #[serde(default = "default_true")]
+    pub require_expiration: bool,
+    /// Verified claims copied into upstream request headers.
+    #[serde(default)]
+    pub claims_to_headers: Vec<ClaimHeaderConfig>,
+    /// Optional header carrying the base64url verified payload upstream.
+    #[serde(default)]
+    pub payload_header: Option<String>,
+    /// Keep the token's header on the upstream request. Default `false`: the
+    /// upstream sees identity headers, not the credential.
+    #[serde(default)]
+    pub forward_token: bool,
+}
+
+fn default_token_sources() -> Vec<TokenSourceConfig> {
+    vec![TokenSourceConfig {
+        header: Some(DEFAULT_AUTH_HEADER.to_owned()),
+        prefix: Some("Bearer ".to_owned()),
+        cookie: None,
+        query: None,
+    }]
+}
+fn default_clock_skew() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_true() -> bool {
+    true
+}
+
+/// `providers[].jwks`: exactly one of `uri`, `file`, `inline`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JwksConfig {
+    /// Remote JWKS URL (https; http only to loopback).
+    #[serde(default)]
+    pub uri: Option<String>,
+    /// Local JWKS file.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// The JWKS document itself, as a string.
+    #[serde(default)]
+    pub inline: Option<String>,
+    /// How often a remote or file JWKS is re-read. Default `5m`.
+    #[serde(default = "default_refresh_interval", with = "duration")]
+    pub refresh_interval: Duration,
+    /// Connect + total timeout of one fetch. Default `5s`.
+    #[serde(default = "default_fetch_timeout", with = "duration")]
+    pub timeout: Duration,
+}
+
+fn default_refresh_interval() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_fetch_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// A secret read from an environment variable or a file: exactly one of them.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    #[serde(default)]
+    pub env: Option<String>,
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+/// `token_sources[]`: exactly one of `header`, `cookie`, `query`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSourceConfig {
+    /// Request header name (case-insensitive).
+    #[serde(default)]
+    pub header: Option<String>,
+    /// Scheme prefix before the token, e.g. `"Bearer "` (matched
+    /// case-insensitively, as HTTP auth schemes are). Only with `header`.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Cookie name.
+    #[serde(default)]
+    pub cookie: Option<String>,
+    /// Query-string parameter name.
+    #[serde(default)]
+    pub query: Option<String>,
+}
+
+/// `claims_to_headers[]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimHeaderConfig {
+    /// Claim name; dots walk into nested objects (`org.id`).
+    pub claim: String,
+    /// Upstream request header to set.
+    pub header: String,
+}
+
+/// `rules[]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Optional name, shown in logs and metrics; unique when set.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Conditions on the request; all must hold. Empty matches everything.
+    #[serde(default, rename = "match")]
+    pub matcher: MatchConfig,
+    /// Let the request through without a verified token.
+    #[serde(default)]
+    pub allow: Option<AllowMode>,
+    /// What the token must satisfy.
+    #[serde(default)]
+    pub require: Option<RequireConfig>,
+}
+
+/// `rules[].match`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchConfig {
+    /// Exact path (query string excluded).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Path prefix, on segment boundaries: `/api` matches `/api` and `/api/x`, not `/apix`.
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+}
+
+/// `rules[].allow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllowMode {
+    /// No token needed; identity headers are stripped.
+    Anonymous,
+}
+
+/// `rules[].require`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequireConfig {
+    /// The token must verify with one of these providers. Empty: any provider.
+    #[serde(default)]
+    pub providers: Vec<String>,
+}
+
+/// `default:`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultAction {
+    /// 403 with `error: "no_matching_rule"`.
+    #[default]
+    Deny,
+    /// Treat as an anonymous rule.
+    AllowAnonymous,
+}
+
+/// `limits:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Tokens longer than this are refused before any parsing. Default 8192.
+    #[serde(default = "default_max_token_bytes")]
+    pub max_token_bytes: usize,
+}
+
+fn default_max_token_bytes() -> usize {
+    DEFAULT_MAX_TOKEN_BYTES
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { max_token_bytes: default_max_token_bytes() }
+    }
+}
+
+impl ProviderConfig {
+    /// The pinned algorithm list, with the documented default applied.
+    pub fn effective_algorithms(&self) -> Vec<Algorithm> {
+        validate::effective_algorithms(self)
+    }
+}
+
+#[cfg(test)]
+mod tests;

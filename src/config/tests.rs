@@ -1,0 +1,181 @@
+use super::*;
+
+const MINIMAL: &str = r#"
+providers:
+  - name: corp
+    issuer: https://idp.example.com
+    jwks: { uri: https://idp.example.com/jwks.json }
+"#;
+
+fn problems(yaml: &str) -> Vec<Problem> {
+    match from_yaml(yaml) {
+        Err(ConfigError::Invalid(problems)) => problems,
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+fn paths(yaml: &str) -> Vec<String> {
+    problems(yaml).into_iter().map(|p| p.path).collect()
+}
+
+#[test]
+fn minimal_config_gets_documented_defaults() {
+    let config = from_yaml(MINIMAL).unwrap();
+    assert_eq!(config.server.grpc_addr.to_string(), "0.0.0.0:9001");
+    assert_eq!(config.server.http_addr.to_string(), "0.0.0.0:9090");
+    let provider = &config.providers[0];
+    assert_eq!(provider.clock_skew, Duration::from_secs(60));
+    assert!(provider.require_expiration);
+    assert!(!provider.forward_token);
+    assert_eq!(provider.token_sources[0].header.as_deref(), Some("authorization"));
+    assert_eq!(provider.token_sources[0].prefix.as_deref(), Some("Bearer "));
+    assert_eq!(provider.jwks.as_ref().unwrap().refresh_interval, Duration::from_secs(300));
+    assert!(provider.effective_algorithms().iter().all(|a| !a.is_symmetric()));
+    assert_eq!(config.default, DefaultAction::Deny);
+    assert_eq!(config.limits.max_token_bytes, 8192);
+}
+
+#[test]
+fn the_documented_example_parses() {
+    let yaml = r#"
+server:
+  grpc_addr: 0.0.0.0:9001
+  http_addr: 0.0.0.0:9090
+providers:
+  - name: corp
+    issuer: https://idp.example.com
+    audiences: [orders-api]
+    algorithms: [RS256, ES256]
+    jwks:
+      uri: https://idp.example.com/jwks.json
+    token_sources:
+      - header: authorization
+        prefix: "Bearer "
+      - cookie: access_token
+      - query: access_token
+    clock_skew: 60s
+    max_lifetime: 24h
+    require_expiration: true
+    claims_to_headers:
+      - { claim: sub, header: x-user-id }
+      - { claim: email, header: x-user-email }
+      - { claim: org.id, header: x-org-id }
+    payload_header: x-jwt-payload
+    forward_token: false
+rules:
+  - match: { path_prefix: /public }
+    allow: anonymous
+  - match: { path_prefix: / }
+    require: { providers: [corp] }
+default: deny
+"#;
+    let config = from_yaml(yaml).unwrap();
+    assert_eq!(config.providers[0].max_lifetime, Some(Duration::from_secs(86_400)));
+    assert_eq!(config.providers[0].token_sources.len(), 3);
+    assert_eq!(config.rules.len(), 2);
+}
+
+#[test]
+fn unknown_keys_are_reported_with_their_paths_across_entries() {
+    let yaml = r#"
+providers:
+  - name: a
+    issuer: x
+    jwks: { uri: https://a/jwks }
+    audience: [typo]
+  - name: b
+    issuer: y
+    jwks: { uri: https://b/jwks, refresh: 5m }
+colour: blue
+"#;
+    let found = paths(yaml);
+    assert!(
+        found.contains(&"providers[0].audience".to_owned()) || found.contains(&"providers[0]".to_owned()),
+        "{found:?}"
+    );
+    assert!(found.iter().any(|p| p.starts_with("providers[1].jwks")), "{found:?}");
+    assert!(found.contains(&"colour".to_owned()), "{found:?}");
+}
+
+#[test]
+fn bad_duration_names_its_key() {
+    let yaml = MINIMAL.replace("issuer:", "clock_skew: sixty\n    issuer:");
+    let found = problems(&yaml);
+    assert_eq!(found[0].path, "providers[0].clock_skew");
+    assert!(found[0].message.contains("invalid duration"), "{}", found[0].message);
+}
+
+#[test]
+fn semantic_problems_are_all_reported_at_once() {
+    let yaml = r#"
+providers:
+  - name: Corp!
+    issuer: ""
+    algorithms: [RS256, HS256]
+    jwks: { uri: "http://idp.example.com/jwks", file: /x }
+    token_sources: [ { cookie: a, prefix: "Bearer " } ]
+    claims_to_headers:
+      - { claim: sub, header: x-user-id }
+      - { claim: email, header: X-User-Id }
+      - { claim: "org..id", header: host }
+  - name: hs
+    issuer: https://hs
+    algorithms: [RS256]
+    hmac_secret: { env: A, file: /b }
+rules:
+  - match: { path_prefix: api }
+    require: { providers: [nope] }
+  - match: {}
+limits: { max_token_bytes: 10 }
+"#;
+    let found = paths(yaml);
+    for expected in [
+        "providers[0].name",
+        "providers[0].issuer",
+        "providers[0].algorithms",
+        "providers[0].jwks",
+        "providers[0].jwks.uri",
+        "providers[0].token_sources[0].prefix",
+        "providers[0].claims_to_headers[1].header",
+        "providers[0].claims_to_headers[2].claim",
+        "providers[0].claims_to_headers[2].header",
+        "providers[1].algorithms",
+        "providers[1].hmac_secret",
+        "rules[0].match.path_prefix",
+        "rules[0].require.providers[0]",
+        "rules[1]",
+        "limits.max_token_bytes",
+    ] {
+        assert!(found.contains(&expected.to_owned()), "missing {expected} in {found:?}");
+    }
+}
+
+#[test]
+fn remote_hmac_keys_and_duplicate_providers_are_refused() {
+    let yaml = r#"
+providers:
+  - { name: a, issuer: x, algorithms: [HS256], jwks: { uri: https://a/jwks } }
+  - { name: a, issuer: y, jwks: { inline: '{"keys":[]}' } }
+"#;
+    let found = paths(yaml);
+    assert!(found.contains(&"providers[0].algorithms".to_owned()), "{found:?}");
+    assert!(found.contains(&"providers[1].name".to_owned()), "{found:?}");
+}
+
+#[test]
+fn fetch_urls_need_tls_except_to_loopback() {
+    assert!(validate::check_fetch_url("https://idp.example.com/jwks").is_ok());
+    assert!(validate::check_fetch_url("http://127.0.0.1:8080/jwks").is_ok());
+    assert!(validate::check_fetch_url("http://[::1]/jwks").is_ok());
+    assert!(validate::check_fetch_url("http://localhost/jwks").is_ok());
+    assert!(validate::check_fetch_url("http://idp.example.com/jwks").is_err());
+    assert!(validate::check_fetch_url("file:///etc/passwd").is_err());
+    assert!(validate::check_fetch_url("not a url").is_err());
+}
+
+#[test]
+fn not_yaml_or_not_a_mapping_is_a_clear_error() {
+    assert_eq!(paths("providers: [")[0], "(document)");
+    assert_eq!(paths("- just\n- a list\n")[0], "(document)");
+    assert_eq!(paths("server: {}\n"), vec!["providers".to_owned()]);
+}

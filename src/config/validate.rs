@@ -1,0 +1,273 @@
+//! Semantic checks over a structurally valid [`Config`]. Every problem is
+//! collected, each with the key path a user can find in the file.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use super::{Config, JwksConfig, Problem, ProviderConfig, RuleConfig, TokenSourceConfig};
+use crate::keys::Algorithm;
+
+/// Longest `clock_skew` accepted: beyond this, expiry would barely mean anything.
+const MAX_CLOCK_SKEW_SECS: u64 = 3600;
+const TOKEN_BYTES_RANGE: std::ops::RangeInclusive<usize> = 256..=1024 * 1024;
+
+/// Headers gatehouse must never set or strip on the upstream request: routing,
+/// framing and hop-by-hop headers, which would corrupt the request.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "keep-alive",
+];
+
+pub fn validate(config: &Config) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if config.providers.is_empty() {
+        problems.push(Problem::new("providers", "at least one provider is required"));
+    }
+    let mut names = HashSet::new();
+    for (index, provider) in config.providers.iter().enumerate() {
+        let path = format!("providers[{index}]");
+        if !names.insert(provider.name.as_str()) {
+            problems.push(Problem::new(
+                format!("{path}.name"),
+                format!("duplicate provider name `{}`", provider.name),
+            ));
+        }
+        check_provider(&path, provider, &mut problems);
+    }
+    check_rules(&config.rules, &names, &mut problems);
+    if !TOKEN_BYTES_RANGE.contains(&config.limits.max_token_bytes) {
+        problems.push(Problem::new("limits.max_token_bytes", "must be between 256 and 1048576"));
+    }
+    problems
+}
+
+fn check_provider(path: &str, provider: &ProviderConfig, problems: &mut Vec<Problem>) {
+    let name_ok = !provider.name.is_empty()
+        && provider
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !name_ok {
+        problems.push(Problem::new(
+            format!("{path}.name"),
+            "must be non-empty and use only a-z, 0-9, `-` and `_`",
+        ));
+    }
+    if provider.issuer.is_empty() {
+        problems.push(Problem::new(format!("{path}.issuer"), "must not be empty"));
+    }
+    if provider.audiences.iter().any(String::is_empty) {
+        problems.push(Problem::new(format!("{path}.audiences"), "audiences must not be empty strings"));
+    }
+    check_key_source(path, provider, problems);
+    if provider.clock_skew.as_secs() > MAX_CLOCK_SKEW_SECS {
+        problems.push(Problem::new(format!("{path}.clock_skew"), "must be at most 1h"));
+    }
+    if provider.max_lifetime.is_some_and(|d| d.is_zero()) {
+        problems.push(Problem::new(format!("{path}.max_lifetime"), "must be greater than zero"));
+    }
+    check_token_sources(path, &provider.token_sources, problems);
+    check_identity_headers(path, provider, problems);
+}
+
+/// Exactly one key source, and algorithms that fit it: an HMAC provider never
+/// accepts an asymmetric algorithm and a JWKS provider never an HMAC one unless
+/// its keys are local (`file`/`inline`), never fetched over the network.
+fn check_key_source(path: &str, provider: &ProviderConfig, problems: &mut Vec<Problem>) {
+    let algorithms = provider.algorithms.as_deref();
+    if let Some(algs) = algorithms {
+        let path = format!("{path}.algorithms");
+        if algs.is_empty() {
+            problems.push(Problem::new(&path, "must list at least one algorithm (omit it for the default)"));
+        }
+        if algs.iter().collect::<HashSet<_>>().len() != algs.len() {
+            problems.push(Problem::new(&path, "lists an algorithm twice"));
+        }
+        if algs.iter().any(|a| a.is_symmetric()) && algs.iter().any(|a| !a.is_symmetric()) {
+            problems
+                .push(Problem::new(&path, "mixes HMAC (HS*) and asymmetric algorithms; use two providers"));
+        }
+    }
+    let symmetric = algorithms.is_some_and(|algs| algs.iter().any(|a| a.is_symmetric()));
+    match (&provider.jwks, &provider.hmac_secret) {
+        (Some(_), Some(_)) | (None, None) => {
+            problems.push(Problem::new(path, "set exactly one of `jwks` and `hmac_secret`"));
+        }
+        (Some(jwks), None) => {
+            check_jwks(&format!("{path}.jwks"), jwks, problems);
+            if symmetric && jwks.uri.is_some() {
+                problems.push(Problem::new(
+                    format!("{path}.algorithms"),
+                    "HMAC algorithms need a local secret (`hmac_secret`, or a `file`/`inline` JWKS), never a remote JWKS",
+                ));
+            }
+        }
+        (None, Some(secret)) => {
+            if algorithms.is_some_and(|algs| algs.iter().any(|a| !a.is_symmetric())) {
+                problems.push(Problem::new(
+                    format!("{path}.algorithms"),
+                    "an `hmac_secret` provider only accepts HS256/384/512",
+                ));
+            }
+            let sources = usize::from(secret.env.is_some()) + usize::from(secret.file.is_some());
+            if sources != 1 {
+                problems
+                    .push(Problem::new(format!("{path}.hmac_secret"), "set exactly one of `env` and `file`"));
+            }
+        }
+    }
+}
+
+fn check_jwks(path: &str, jwks: &JwksConfig, problems: &mut Vec<Problem>) {
+    let sources = usize::from(jwks.uri.is_some())
+        + usize::from(jwks.file.is_some())
+        + usize::from(jwks.inline.is_some());
+    if sources != 1 {
+        problems.push(Problem::new(path, "set exactly one of `uri`, `file` and `inline`"));
+    }
+    if let Some(uri) = &jwks.uri {
+        if let Err(message) = check_fetch_url(uri) {
+            problems.push(Problem::new(format!("{path}.uri"), message));
+        }
+    }
+    if jwks.refresh_interval.as_secs() < 1 {
+        problems.push(Problem::new(format!("{path}.refresh_interval"), "must be at least 1s"));
+    }
+    if jwks.timeout.is_zero() {
+        problems.push(Problem::new(format!("{path}.timeout"), "must be greater than zero"));
+    }
+}
+
+/// Keys must travel over TLS, except to this host (sidecar IdPs, tests, demos).
+pub(crate) fn check_fetch_url(uri: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(uri).map_err(|e| format!("not a valid URL: {e}"))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err("must use https (plain http is allowed only to loopback addresses)".to_owned()),
+        other => Err(format!("unsupported scheme `{other}`, use https")),
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+fn check_token_sources(path: &str, sources: &[TokenSourceConfig], problems: &mut Vec<Problem>) {
+    if sources.is_empty() {
+        problems.push(Problem::new(format!("{path}.token_sources"), "must list at least one source"));
+    }
+    for (index, source) in sources.iter().enumerate() {
+        let path = format!("{path}.token_sources[{index}]");
+        let kinds = [&source.header, &source.cookie, &source.query].iter().filter(|s| s.is_some()).count();
+        if kinds != 1 {
+            problems.push(Problem::new(&path, "set exactly one of `header`, `cookie` and `query`"));
+        }
+        if source.prefix.is_some() && source.header.is_none() {
+            problems.push(Problem::new(format!("{path}.prefix"), "only applies to a `header` source"));
+        }
+        if let Some(header) = &source.header {
+            if !is_header_name(header) {
+                problems.push(Problem::new(format!("{path}.header"), "not a valid HTTP header name"));
+            }
+        }
+        for (key, name) in [("cookie", &source.cookie), ("query", &source.query)] {
+            if name.as_deref().is_some_and(str::is_empty) {
+                problems.push(Problem::new(format!("{path}.{key}"), "must not be empty"));
+            }
+        }
+    }
+}
+
+fn check_identity_headers(path: &str, provider: &ProviderConfig, problems: &mut Vec<Problem>) {
+    let token_headers: HashSet<String> = provider
+        .token_sources
+        .iter()
+        .filter_map(|s| s.header.as_deref())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let mut seen = HashSet::new();
+    let mut check = |key_path: String, header: &str, problems: &mut Vec<Problem>| {
+        let lower = header.to_ascii_lowercase();
+        if !is_header_name(header) {
+            problems.push(Problem::new(key_path, "not a valid HTTP header name"));
+        } else if RESERVED_HEADERS.contains(&lower.as_str()) {
+            problems.push(Problem::new(key_path, format!("`{lower}` is reserved and cannot carry identity")));
+        } else if token_headers.contains(&lower) {
+            problems.push(Problem::new(key_path, format!("`{lower}` is where the token is read from")));
+        } else if !seen.insert(lower.clone()) {
+            problems.push(Problem::new(key_path, format!("header `{lower}` is set twice")));
+        }
+    };
+    for (index, mapping) in provider.claims_to_headers.iter().enumerate() {
+        let entry = format!("{path}.claims_to_headers[{index}]");
+        if mapping.claim.is_empty() || mapping.claim.split('.').any(str::is_empty) {
+            problems.push(Problem::new(
+                format!("{entry}.claim"),
+                "must be a claim name or a dotted path like `org.id`",
+            ));
+        }
+        check(format!("{entry}.header"), &mapping.header, problems);
+    }
+    if let Some(header) = &provider.payload_header {
+        check(format!("{path}.payload_header"), header, problems);
+    }
+}
+
+/// RFC 9110 token characters; pseudo-headers (`:path`) are not settable.
+pub(crate) fn is_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn check_rules(rules: &[RuleConfig], providers: &HashSet<&str>, problems: &mut Vec<Problem>) {
+    let mut rule_names = HashSet::new();
+    for (index, rule) in rules.iter().enumerate() {
+        let path = format!("rules[{index}]");
+        if let Some(name) = &rule.name {
+            if name.is_empty() || !rule_names.insert(name.as_str()) {
+                problems.push(Problem::new(
+                    format!("{path}.name"),
+                    format!("rule name `{name}` is empty or used twice"),
+                ));
+            }
+        }
+        match (&rule.allow, &rule.require) {
+            (Some(_), Some(_)) => problems.push(Problem::new(&path, "set `allow` or `require`, not both")),
+            (None, None) => problems.push(Problem::new(&path, "set `allow: anonymous` or a `require` block")),
+            _ => {}
+        }
+        for (key, value) in [("path", &rule.matcher.path), ("path_prefix", &rule.matcher.path_prefix)] {
+            if value.as_deref().is_some_and(|p| !p.starts_with('/')) {
+                problems.push(Problem::new(format!("{path}.match.{key}"), "must start with `/`"));
+            }
+        }
+        for (i, name) in rule.require.iter().flat_map(|r| r.providers.iter()).enumerate() {
+            if !providers.contains(name.as_str()) {
+                problems.push(Problem::new(
+                    format!("{path}.require.providers[{i}]"),
+                    format!("unknown provider `{name}`"),
+                ));
+            }
+        }
+    }
+}
+
+/// Used by the compiler in `authz`: the algorithms a provider accepts.
+pub(crate) fn effective_algorithms(provider: &ProviderConfig) -> Vec<Algorithm> {
+    match (&provider.algorithms, &provider.hmac_secret) {
+        (Some(algs), _) => algs.clone(),
+        (None, Some(_)) => vec![Algorithm::HS256],
+        (None, None) => Algorithm::ALL.into_iter().filter(|a| !a.is_symmetric()).collect(),
+    }
+}
