@@ -1,0 +1,242 @@
+//! The answer to one Check, as plain data: allow with header changes and
+//! metadata, or deny with a closed [`DenyReason`] that fixes the HTTP status,
+//! the `WWW-Authenticate` challenge (RFC 6750 §3) and the JSON body.
+
+use std::sync::Arc;
+
+use super::jwt::{TokenError, VerifiedToken};
+
+/// Realm in every `WWW-Authenticate` challenge.
+pub const REALM: &str = "gatehouse";
+
+/// Why a request was denied. A closed set: used as a metrics label and in logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DenyReason {
+    MissingToken,
+    MultipleTokens,
+    Token(TokenError),
+    NoMatchingRule,
+    /// The provider's keys are not loaded (remote JWKS never fetched).
+    KeysUnavailable,
+}
+
+impl DenyReason {
+    /// Stable snake_case name for metrics and logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DenyReason::MissingToken => "missing_token",
+            DenyReason::MultipleTokens => "multiple_tokens",
+            DenyReason::NoMatchingRule => "no_matching_rule",
+            DenyReason::KeysUnavailable => "keys_unavailable",
+            DenyReason::Token(error) => match error {
+                TokenError::TooLarge => "token_too_large",
+                TokenError::Malformed => "malformed_token",
+                TokenError::Encrypted => "encrypted_token",
+                TokenError::UnsupportedHeader => "unsupported_header",
+                TokenError::AlgorithmNotAllowed => "algorithm_not_allowed",
+                TokenError::UnknownKid => "unknown_kid",
+                TokenError::NoMatchingKey => "no_matching_key",
+                TokenError::BadSignature => "bad_signature",
+                TokenError::Expired => "expired",
+                TokenError::NotYetValid => "not_yet_valid",
+                TokenError::IssuedInFuture => "issued_in_future",
+                TokenError::MissingExpiration => "missing_expiration",
+                TokenError::LifetimeTooLong => "lifetime_too_long",
+                TokenError::WrongIssuer => "wrong_issuer",
+                TokenError::WrongAudience => "wrong_audience",
+                TokenError::InvalidClaim => "invalid_claim",
+            },
+        }
+    }
+
+    /// The HTTP status the client receives.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            DenyReason::MultipleTokens => 400,
+            DenyReason::MissingToken | DenyReason::Token(_) => 401,
+            DenyReason::NoMatchingRule => 403,
+            DenyReason::KeysUnavailable => 503,
+        }
+    }
+
+    /// The google.rpc.Code carried in CheckResponse.status.
+    pub const fn grpc_code(self) -> i32 {
+        match self.http_status() {
+            400 => 3,  // INVALID_ARGUMENT
+            401 => 16, // UNAUTHENTICATED
+            503 => 14, // UNAVAILABLE
+            _ => 7,    // PERMISSION_DENIED
+        }
+    }
+
+    /// The OAuth error code (RFC 6750 §3.1) for the body and the challenge.
+    pub const fn error_code(self) -> &'static str {
+        match self {
+            DenyReason::MissingToken => "unauthorized",
+            DenyReason::MultipleTokens => "invalid_request",
+            DenyReason::Token(_) => "invalid_token",
+            DenyReason::NoMatchingRule => "no_matching_rule",
+            DenyReason::KeysUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// A short human description: never token text, claims or key material.
+    pub fn description(self) -> &'static str {
+        match self {
+            DenyReason::MissingToken => "a bearer token is required",
+            DenyReason::MultipleTokens => "the request carries more than one credential",
+            DenyReason::NoMatchingRule => "no rule allows this request",
+            DenyReason::KeysUnavailable => "signing keys are not available yet",
+            DenyReason::Token(error) => token_description(error),
+        }
+    }
+
+    /// The `WWW-Authenticate` value, for 401 and 400 answers (RFC 6750 §3):
+    /// no error attributes when no credential was sent at all.
+    pub fn www_authenticate(self) -> Option<String> {
+        match self {
+            DenyReason::MissingToken => Some(format!("Bearer realm=\"{REALM}\"")),
+            DenyReason::MultipleTokens | DenyReason::Token(_) => Some(format!(
+                "Bearer realm=\"{REALM}\", error=\"{}\", error_description=\"{}\"",
+                self.error_code(),
+                self.description()
+            )),
+            _ => None,
+        }
+    }
+
+    /// The JSON body sent to the client.
+    pub fn body(self) -> String {
+        serde_json::json!({ "error": self.error_code(), "error_description": self.description() }).to_string()
+    }
+}
+
+fn token_description(error: TokenError) -> &'static str {
+    match error {
+        TokenError::TooLarge => "token is larger than allowed",
+        TokenError::Malformed => "token is malformed",
+        TokenError::Encrypted => "encrypted tokens are not accepted",
+        TokenError::UnsupportedHeader => "token uses an unsupported header extension",
+        TokenError::AlgorithmNotAllowed => "token algorithm is not accepted",
+        TokenError::UnknownKid => "no key matches the token's key id",
+        TokenError::NoMatchingKey => "no key can verify the token's algorithm",
+        TokenError::BadSignature => "signature is invalid",
+        TokenError::Expired => "token has expired",
+        TokenError::NotYetValid => "token is not yet valid",
+        TokenError::IssuedInFuture => "token was issued in the future",
+        TokenError::MissingExpiration => "token has no expiration",
+        TokenError::LifetimeTooLong => "token lifetime exceeds the allowed maximum",
+        TokenError::WrongIssuer => "token issuer is not accepted",
+        TokenError::WrongAudience => "token audience is not accepted",
+        TokenError::InvalidClaim => "token claim has the wrong type",
+    }
+}
+
+/// The outcome of one Check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Allow(Allow),
+    Deny(Deny),
+}
+
+/// An allowed request and how to change it before it goes upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allow {
+    /// Label of the rule that matched (its name, or `rules[i]`, or `default`).
+    pub rule: Arc<str>,
+    /// The provider that verified the token; `None` for anonymous access.
+    pub provider: Option<Arc<str>>,
+    /// Headers to set, overwriting any client-sent copy.
+    pub set_headers: Vec<(Arc<str>, String)>,
+    /// Headers to strip. Never contains a header that is also set.
+    pub remove_headers: Vec<Arc<str>>,
+    /// Query parameters to strip (a token read from the query string).
+    pub remove_query_params: Vec<Arc<str>>,
+    /// The verified token, for dynamic metadata.
+    pub token: Option<Arc<VerifiedToken>>,
+}
+
+/// A denied request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deny {
+    pub reason: DenyReason,
+    /// Label of the rule that matched, if any.
+    pub rule: Option<Arc<str>>,
+    /// The provider whose verification failed, if one was chosen.
+    pub provider: Option<Arc<str>>,
+}
+
+impl Decision {
+    /// A deny not tied to any rule or provider.
+    pub fn deny(reason: DenyReason) -> Self {
+        Decision::Deny(Deny { reason, rule: None, provider: None })
+    }
+
+    /// `allow` or `deny`, for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Decision::Allow(_) => "allow",
+            Decision::Deny(_) => "deny",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_challenges() {
+        let missing = DenyReason::MissingToken;
+        assert_eq!((missing.http_status(), missing.grpc_code()), (401, 16));
+        assert_eq!(missing.www_authenticate().as_deref(), Some("Bearer realm=\"gatehouse\""));
+
+        let expired = DenyReason::Token(TokenError::Expired);
+        assert_eq!(expired.http_status(), 401);
+        assert_eq!(
+            expired.www_authenticate().as_deref(),
+            Some("Bearer realm=\"gatehouse\", error=\"invalid_token\", error_description=\"token has expired\"")
+        );
+        assert_eq!(DenyReason::MultipleTokens.http_status(), 400);
+        assert_eq!(DenyReason::NoMatchingRule.http_status(), 403);
+        assert_eq!(DenyReason::NoMatchingRule.grpc_code(), 7);
+        assert_eq!(DenyReason::NoMatchingRule.www_authenticate(), None);
+        assert_eq!(DenyReason::KeysUnavailable.http_status(), 503);
+        assert_eq!(DenyReason::KeysUnavailable.grpc_code(), 14);
+    }
+
+    #[test]
+    fn body_is_small_json() {
+        let body: serde_json::Value = serde_json::from_str(&DenyReason::NoMatchingRule.body()).unwrap();
+        assert_eq!(body["error"], "no_matching_rule");
+        assert_eq!(body["error_description"], "no rule allows this request");
+    }
+
+    #[test]
+    fn descriptions_are_safe_in_a_quoted_header() {
+        let all = [
+            TokenError::TooLarge,
+            TokenError::Malformed,
+            TokenError::Encrypted,
+            TokenError::UnsupportedHeader,
+            TokenError::AlgorithmNotAllowed,
+            TokenError::UnknownKid,
+            TokenError::NoMatchingKey,
+            TokenError::BadSignature,
+            TokenError::Expired,
+            TokenError::NotYetValid,
+            TokenError::IssuedInFuture,
+            TokenError::MissingExpiration,
+            TokenError::LifetimeTooLong,
+            TokenError::WrongIssuer,
+            TokenError::WrongAudience,
+            TokenError::InvalidClaim,
+        ];
+        let mut labels = std::collections::HashSet::new();
+        for error in all {
+            let reason = DenyReason::Token(error);
+            assert!(reason.description().bytes().all(|b| b.is_ascii() && b != b'"' && b != b'\\'));
+            assert!(labels.insert(reason.as_str()), "duplicate label {}", reason.as_str());
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Strict JWS compact parsing and verification (RFC 7515, 7519, 8725).
+//!
+//! The token never chooses how it is verified: the algorithm must be in the
+//! provider's pinned list, keys come only from the provider's key set, and
+//! `jku`/`x5u`/`jwk`/`x5c` header members are never read. Header extensions
+//! gatehouse does not implement (`crit`, `b64: false`, nested JWTs) are refused.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::strict_json;
+use crate::keys::{Algorithm, KeyLookup, KeySet};
+
+/// Why a token was refused. Messages are safe to show to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is larger than allowed")]
+    TooLarge,
+    #[error("token is malformed")]
+    Malformed,
+    #[error("encrypted tokens (JWE) are not accepted")]
+    Encrypted,
+    #[error("token uses an unsupported header extension")]
+    UnsupportedHeader,
+    #[error("token algorithm is not accepted")]
+    AlgorithmNotAllowed,
+    #[error("no key matches the token's key id")]
+    UnknownKid,
+    #[error("no key can verify the token's algorithm")]
+    NoMatchingKey,
+    #[error("signature is invalid")]
+    BadSignature,
+    #[error("token has expired")]
+    Expired,
+    #[error("token is not yet valid")]
+    NotYetValid,
+    #[error("token was issued in the future")]
+    IssuedInFuture,
+    #[error("token has no expiration")]
+    MissingExpiration,
+    #[error("token lifetime exceeds the allowed maximum")]
+    LifetimeTooLong,
+    #[error("token issuer is not accepted")]
+    WrongIssuer,
+    #[error("token audience is not accepted")]
+    WrongAudience,
+    #[error("token claim has the wrong type")]
+    InvalidClaim,
+}
+
+/// The JOSE header members gatehouse reads. Unknown members are ignored,
+/// except the ones that change how the token must be processed.
+#[derive(Deserialize)]
+struct JoseHeader {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    cty: Option<String>,
+    #[serde(default)]
+    crit: Option<Value>,
+    #[serde(default)]
+    b64: Option<Value>,
+}
+
+/// A token whose structure is valid but whose signature and claims are not
+/// checked yet. Only its `iss` may be read before verification, to pick a provider.
+#[derive(Debug)]
+pub struct UnverifiedToken<'t> {
+    alg: Algorithm,
+    kid: Option<String>,
+    claims: Map<String, Value>,
+    signing_input: &'t str,
+    payload_b64: &'t str,
+    signature: Vec<u8>,
+}
+
+/// The provider-specific rules a token must meet.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<Algorithm>,
+    pub clock_skew_secs: u64,
+    pub max_lifetime_secs: Option<u64>,
+    pub require_expiration: bool,
+}
+
+/// A token whose signature and claims passed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedToken {
+    pub alg: Algorithm,
+    pub claims: Map<String, Value>,
+    /// The payload segment as received (base64url), for `payload_header`.
+    pub payload_b64: String,
+}
+
+/// Parses a compact JWS without trusting any of it.
+pub fn parse(token: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>, TokenError> {
+    if token.len() > max_bytes {
+        return Err(TokenError::TooLarge);
+    }
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed);
+    };
+    match parts.count() {
+        0 => {}
+        2 => return Err(TokenError::Encrypted),
+        _ => return Err(TokenError::Malformed),
+    }
+    let header_bytes = decode_segment(header_b64)?;
+    let header_map = strict_json::parse_object(&header_bytes).map_err(|_| TokenError::Malformed)?;
+    let header: JoseHeader =
+        serde_json::from_value(Value::Object(header_map)).map_err(|_| TokenError::Malformed)?;
+    if header.crit.is_some()
+        || header.b64.is_some()
+        || header.cty.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("JWT"))
+    {
+        return Err(TokenError::UnsupportedHeader);
+    }
+    let alg: Algorithm = header.alg.parse().map_err(|_| TokenError::AlgorithmNotAllowed)?;
+    let claims =
+        strict_json::parse_object(&decode_segment(payload_b64)?).map_err(|_| TokenError::Malformed)?;
+    let signature = decode_segment(signature_b64)?;
+    let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+    Ok(UnverifiedToken { alg, kid: header.kid, claims, signing_input, payload_b64, signature })
+}
+
+/// Canonical base64url only: no padding, no `+`/`/`, no whitespace, no
+/// non-zero trailing bits, so one token has exactly one spelling.
+fn decode_segment(segment: &str) -> Result<Vec<u8>, TokenError> {
+    if segment.is_empty() {
+        return Err(TokenError::Malformed);
+    }
+    URL_SAFE_NO_PAD.decode(segment).map_err(|_| TokenError::Malformed)
+}
+
+impl UnverifiedToken<'_> {
+    /// The unverified `iss`, used only to choose which provider verifies.
+    pub fn issuer(&self) -> Option<&str> {
+        self.claims.get("iss").and_then(Value::as_str)
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// Checks algorithm, signature and then claims, in that order, so that
+    /// nothing about the claims is revealed for a token we did not issue.
+    pub fn verify(&self, keys: &KeySet, rules: &Validation, now: u64) -> Result<VerifiedToken, TokenError> {
+        if !rules.algorithms.contains(&self.alg) {
+            return Err(TokenError::AlgorithmNotAllowed);
+        }
+        let message = self.signing_input.as_bytes();
+        match keys.lookup(self.kid(), self.alg) {
+            KeyLookup::UnknownKid => return Err(TokenError::UnknownKid),
+            KeyLookup::NoKeyForAlgorithm => return Err(TokenError::NoMatchingKey),
+            KeyLookup::Candidates(candidates) => {
+                if !candidates.iter().any(|key| key.verify(self.alg, message, &self.signature).is_ok()) {
+                    return Err(TokenError::BadSignature);
+                }
+            }
+        }
+        check_claims(&self.claims, rules, now)?;
+        Ok(VerifiedToken {
+            alg: self.alg,
+            claims: self.claims.clone(),
+            payload_b64: self.payload_b64.to_owned(),
+        })
+    }
+}
+
+/// Registered claim checks (RFC 7519 §4.1) with the provider's leeway.
+pub fn check_claims(claims: &Map<String, Value>, rules: &Validation, now: u64) -> Result<(), TokenError> {
+    match claims.get("iss") {
+        Some(Value::String(iss)) if *iss == rules.issuer => {}
+        Some(Value::String(_)) | None => return Err(TokenError::WrongIssuer),
+        Some(_) => return Err(TokenError::InvalidClaim),
+    }
+    if claims.get("sub").is_some_and(|sub| !sub.is_string()) {
+        return Err(TokenError::InvalidClaim);
+    }
+    let now = now as f64;
+    let skew = rules.clock_skew_secs as f64;
+    let exp = numeric_date(claims, "exp")?;
+    let nbf = numeric_date(claims, "nbf")?;
+    let iat = numeric_date(claims, "iat")?;
+    match exp {
+        Some(exp) if now >= exp + skew => return Err(TokenError::Expired),
+        None if rules.require_expiration => return Err(TokenError::MissingExpiration),
+        _ => {}
+    }
+    if nbf.is_some_and(|nbf| now + skew < nbf) {
+        return Err(TokenError::NotYetValid);
+    }
+    if iat.is_some_and(|iat| iat > now + skew) {
+        return Err(TokenError::IssuedInFuture);
+    }
+    if let Some(max) = rules.max_lifetime_secs {
+        let lifetime = match exp {
+            Some(exp) => exp - iat.unwrap_or(now),
+            None => f64::INFINITY,
+        };
+        if lifetime > max as f64 + skew {
+            return Err(TokenError::LifetimeTooLong);
+        }
+    }
+    check_audience(claims.get("aud"), &rules.audiences)
+}
+
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n.as_f64().map(Some).ok_or(TokenError::InvalidClaim),
+        Some(_) => Err(TokenError::InvalidClaim),
+    }
+}
+
+fn check_audience(aud: Option<&Value>, accepted: &[String]) -> Result<(), TokenError> {
+    if accepted.is_empty() {
+        return match aud {
+            None | Some(Value::String(_)) => Ok(()),
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
+            Some(_) => Err(TokenError::InvalidClaim),
+        };
+    }
+    let matches = |a: &str| accepted.iter().any(|ok| ok == a);
+    match aud {
+        Some(Value::String(a)) if matches(a) => Ok(()),
+        Some(Value::Array(items)) => {
+            if !items.iter().all(Value::is_string) {
+                return Err(TokenError::InvalidClaim);
+            }
+            if items.iter().filter_map(Value::as_str).any(matches) {
+                Ok(())
+            } else {
+                Err(TokenError::WrongAudience)
+            }
+        }
+        Some(Value::String(_)) | None => Err(TokenError::WrongAudience),
+        Some(_) => Err(TokenError::InvalidClaim),
+    }
+}
+
+#[cfg(test)]
+#[path = "jwt_tests.rs"]
+mod tests;

@@ -1,0 +1,96 @@
+//! The compiled, immutable form of a [`Config`] that decisions run against.
+//! Compiling does all string work up front (lower-casing header names,
+//! splitting claim paths) so that the Check path only compares.
+
+use std::sync::Arc;
+
+use super::jwt::Validation;
+use super::rules::{Action, Rule};
+use super::token::TokenSource;
+use crate::config::{Config, DefaultAction, ProviderConfig};
+use crate::keys::KeySource;
+
+/// One trusted issuer, ready to verify.
+pub struct Provider {
+    pub name: Arc<str>,
+    pub validation: Validation,
+    pub token_sources: Vec<TokenSource>,
+    /// Claim path (split on dots) → header.
+    pub claim_headers: Vec<(Vec<String>, Arc<str>)>,
+    pub payload_header: Option<Arc<str>>,
+    pub forward_token: bool,
+    pub keys: Arc<dyn KeySource>,
+}
+
+/// Everything a decision needs.
+pub struct Policy {
+    pub providers: Vec<Provider>,
+    pub rules: Vec<Rule>,
+    /// The rule used when none matches (`default: allow_anonymous`), or `None` to deny.
+    pub fallback: Option<Rule>,
+    pub max_token_bytes: usize,
+    /// Every header any provider may inject: stripped whenever gatehouse does
+    /// not set it itself, so a client can never supply one.
+    pub identity_headers: Vec<Arc<str>>,
+}
+
+impl Policy {
+    /// Compiles a validated config. `key_sources` is index-aligned with
+    /// `config.providers`.
+    pub fn compile(config: &Config, key_sources: Vec<Arc<dyn KeySource>>) -> Self {
+        let providers: Vec<Provider> =
+            config.providers.iter().zip(key_sources).map(|(p, keys)| compile_provider(p, keys)).collect();
+        let mut identity_headers: Vec<Arc<str>> = Vec::new();
+        for provider in &providers {
+            let headers = provider.claim_headers.iter().map(|(_, h)| h).chain(&provider.payload_header);
+            for header in headers {
+                if !identity_headers.contains(header) {
+                    identity_headers.push(header.clone());
+                }
+            }
+        }
+        let rules =
+            config.rules.iter().enumerate().map(|(i, rule)| Rule::compile(i, rule, &providers)).collect();
+        let fallback = match config.default {
+            DefaultAction::Deny => None,
+            DefaultAction::AllowAnonymous => Some(Rule::fallback(Action::Anonymous)),
+        };
+        Policy {
+            providers,
+            rules,
+            fallback,
+            max_token_bytes: config.limits.max_token_bytes,
+            identity_headers,
+        }
+    }
+
+    /// The provider index with this name.
+    pub fn provider_index(&self, name: &str) -> Option<usize> {
+        self.providers.iter().position(|p| &*p.name == name)
+    }
+}
+
+fn compile_provider(config: &ProviderConfig, keys: Arc<dyn KeySource>) -> Provider {
+    let validation = Validation {
+        issuer: config.issuer.clone(),
+        audiences: config.audiences.clone(),
+        algorithms: config.effective_algorithms(),
+        clock_skew_secs: config.clock_skew.as_secs(),
+        max_lifetime_secs: config.max_lifetime.map(|d| d.as_secs()),
+        require_expiration: config.require_expiration,
+    };
+    let lower = |h: &str| -> Arc<str> { Arc::from(h.to_ascii_lowercase()) };
+    Provider {
+        name: Arc::from(config.name.as_str()),
+        validation,
+        token_sources: config.token_sources.iter().filter_map(TokenSource::from_config).collect(),
+        claim_headers: config
+            .claims_to_headers
+            .iter()
+            .map(|m| (m.claim.split('.').map(str::to_owned).collect(), lower(&m.header)))
+            .collect(),
+        payload_header: config.payload_header.as_deref().map(lower),
+        forward_token: config.forward_token,
+        keys,
+    }
+}

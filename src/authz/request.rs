@@ -1,0 +1,59 @@
+//! The request under decision, as plain borrowed data. `server::grpc` builds
+//! it from a CheckRequest without copying header values.
+
+use std::collections::HashMap;
+
+/// The attributes of one HTTP request that a decision may look at.
+#[derive(Debug, Clone, Default)]
+pub struct HttpRequest<'a> {
+    pub method: &'a str,
+    /// `Host` / `:authority`.
+    pub host: &'a str,
+    /// Request target as sent: path plus query string, not decoded.
+    pub path: &'a str,
+    /// Header entries in arrival order. Names compare case-insensitively.
+    pub headers: Vec<(&'a str, &'a [u8])>,
+    /// Per-route hints from Envoy's `check_settings.context_extensions`.
+    pub context_extensions: Option<&'a HashMap<String, String>>,
+}
+
+impl<'a> HttpRequest<'a> {
+    /// Every value of header `name` (one per entry; a merged entry stays merged).
+    pub fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a [u8]> + 's {
+        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
+    }
+
+    /// The path without its query string.
+    pub fn path_only(&self) -> &'a str {
+        self.path.split_once('?').map_or(self.path, |(path, _)| path)
+    }
+
+    /// The raw query string, if any (without `?`, fragment cut off).
+    pub fn query(&self) -> Option<&'a str> {
+        let (_, query) = self.path.split_once('?')?;
+        Some(query.split_once('#').map_or(query, |(q, _)| q))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_lookup_is_case_insensitive_and_keeps_every_entry() {
+        let request = HttpRequest {
+            headers: vec![("Authorization", b"a"), ("x", b"1"), ("authorization", b"b")],
+            ..Default::default()
+        };
+        let values: Vec<_> = request.header_values("authorization").collect();
+        assert_eq!(values, vec![b"a".as_slice(), b"b".as_slice()]);
+    }
+
+    #[test]
+    fn path_and_query_split() {
+        let request = HttpRequest { path: "/a/b?x=1&y=2#frag", ..Default::default() };
+        assert_eq!(request.path_only(), "/a/b");
+        assert_eq!(request.query(), Some("x=1&y=2"));
+        assert_eq!(HttpRequest { path: "/a", ..Default::default() }.query(), None);
+    }
+}

@@ -1,0 +1,258 @@
+//! Finding the bearer token in a request.
+//!
+//! A request that carries more than one different credential is refused
+//! (RFC 6750 §3.1 `invalid_request`) rather than having one picked for it:
+//! picking lets a client smuggle a second token past whatever read the first.
+
+use std::borrow::Cow;
+
+use super::request::HttpRequest;
+use crate::config::TokenSourceConfig;
+
+/// One place a token may be, compiled from `token_sources[]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// A header, optionally after an auth scheme such as `Bearer`.
+    Header {
+        name: String,
+        scheme: Option<String>,
+    },
+    Cookie(String),
+    Query(String),
+}
+
+/// The result of looking in every source.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Extraction<'a> {
+    /// No source has a token.
+    Missing,
+    /// One credential, and the source it came from.
+    Found { token: Cow<'a, str>, source: &'a TokenSource },
+    /// More than one different credential, or a malformed one.
+    Ambiguous,
+}
+
+impl TokenSource {
+    /// Compiles a validated config entry.
+    pub fn from_config(config: &TokenSourceConfig) -> Option<Self> {
+        if let Some(name) = &config.header {
+            let scheme = config.prefix.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+            return Some(TokenSource::Header { name: name.to_ascii_lowercase(), scheme });
+        }
+        if let Some(cookie) = &config.cookie {
+            return Some(TokenSource::Cookie(cookie.clone()));
+        }
+        config.query.as_ref().map(|q| TokenSource::Query(q.clone()))
+    }
+
+    /// The header this source reads, if it is one.
+    pub fn header_name(&self) -> Option<&str> {
+        match self {
+            TokenSource::Header { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Every token this source sees in the request; `Err` if one is malformed.
+    fn collect<'a>(&self, request: &HttpRequest<'a>, out: &mut Vec<Cow<'a, str>>) -> Result<(), ()> {
+        match self {
+            TokenSource::Header { name, scheme } => {
+                for value in request.header_values(name) {
+                    if let Some(token) = from_header_value(value, scheme.as_deref())? {
+                        out.push(Cow::Borrowed(token));
+                    }
+                }
+            }
+            TokenSource::Cookie(cookie) => {
+                for value in request.header_values("cookie") {
+                    let text = std::str::from_utf8(value).map_err(|_| ())?;
+                    for pair in text.split(';') {
+                        if let Some((name, token)) = pair.trim().split_once('=') {
+                            if name == cookie {
+                                out.push(Cow::Borrowed(checked(token.trim_matches('"'))?));
+                            }
+                        }
+                    }
+                }
+            }
+            TokenSource::Query(param) => {
+                for pair in request.query().into_iter().flat_map(|q| q.split('&')) {
+                    let (name, token) = pair.split_once('=').unwrap_or((pair, ""));
+                    if name == param {
+                        out.push(percent_decode(token)?);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `scheme` is matched case-insensitively (RFC 9110 §11.1) and must be
+/// followed by at least one space. A header with another scheme (e.g. Basic)
+/// is not a bearer token and is ignored.
+fn from_header_value<'a>(value: &'a [u8], scheme: Option<&str>) -> Result<Option<&'a str>, ()> {
+    let text = std::str::from_utf8(value).map_err(|_| ())?.trim_matches(|c| c == ' ' || c == '\t');
+    let Some(scheme) = scheme else {
+        return if text.is_empty() { Ok(None) } else { checked(text).map(Some) };
+    };
+    let Some(head) = text.get(..scheme.len()) else { return Ok(None) };
+    let rest = &text[scheme.len()..];
+    if !head.eq_ignore_ascii_case(scheme) || !rest.starts_with([' ', '\t']) {
+        return Ok(None);
+    }
+    checked(rest.trim_start_matches([' ', '\t'])).map(Some)
+}
+
+/// A token is a single token68-like word: no separators, no spaces, no commas
+/// (a comma means Envoy merged two header values into one).
+fn checked(token: &str) -> Result<&str, ()> {
+    let valid = !token.is_empty()
+        && token.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'/' | b'=')
+        });
+    if valid {
+        Ok(token)
+    } else {
+        Err(())
+    }
+}
+
+fn percent_decode(value: &str) -> Result<Cow<'_, str>, ()> {
+    if !value.contains('%') {
+        return checked(value).map(Cow::Borrowed);
+    }
+    let bytes = value.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value.get(i + 1..i + 3).ok_or(())?;
+            decoded.push(u8::from_str_radix(hex, 16).map_err(|_| ())?);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let text = String::from_utf8(decoded).map_err(|_| ())?;
+    checked(&text)?;
+    Ok(Cow::Owned(text))
+}
+
+/// Looks in every source, in order.
+pub fn extract<'a>(sources: &'a [TokenSource], request: &HttpRequest<'a>) -> Extraction<'a> {
+    let mut found: Option<(Cow<'a, str>, &'a TokenSource)> = None;
+    let mut seen = Vec::new();
+    for source in sources {
+        seen.clear();
+        if source.collect(request, &mut seen).is_err() {
+            return Extraction::Ambiguous;
+        }
+        for token in seen.drain(..) {
+            match &found {
+                Some((first, _)) if *first != token => return Extraction::Ambiguous,
+                Some(_) => {}
+                None => found = Some((token, source)),
+            }
+        }
+    }
+    match found {
+        Some((token, source)) => Extraction::Found { token, source },
+        None => Extraction::Missing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bearer() -> TokenSource {
+        TokenSource::Header { name: "authorization".into(), scheme: Some("Bearer".into()) }
+    }
+
+    fn run<'a>(sources: &'a [TokenSource], request: &HttpRequest<'a>) -> Extraction<'a> {
+        extract(sources, request)
+    }
+
+    fn found(token: &str) -> Extraction<'_> {
+        Extraction::Found { token: Cow::Borrowed(token), source: &SOURCES[0] }
+    }
+
+    static SOURCES: std::sync::LazyLock<Vec<TokenSource>> = std::sync::LazyLock::new(|| vec![bearer()]);
+
+    #[test]
+    fn bearer_header_variants() {
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (b"Bearer abc.def.ghi", Some("abc.def.ghi")),
+            (b"bearer abc", Some("abc")),
+            (b"BEARER   abc", Some("abc")),
+            (b"Bearer\tabc", Some("abc")),
+            (b"  Bearer abc  ", Some("abc")),
+            (b"Bearerabc", None),
+            (b"Basic dXNlcjpwYXNz", None),
+            (b"Bearer", None),
+            (b"", None),
+        ];
+        for (value, expected) in cases {
+            let request = HttpRequest { headers: vec![("authorization", value)], ..Default::default() };
+            let want = match expected {
+                Some(token) => found(token),
+                None => Extraction::Missing,
+            };
+            assert_eq!(run(&SOURCES, &request), want, "{}", String::from_utf8_lossy(value));
+        }
+    }
+
+    #[test]
+    fn two_credentials_are_ambiguous() {
+        let ambiguous: &[&[(&str, &[u8])]] = &[
+            &[("authorization", b"Bearer a,Bearer b")],
+            &[("authorization", b"Bearer a, Bearer b")],
+            &[("authorization", b"Bearer a"), ("Authorization", b"Bearer b")],
+            &[("authorization", b"Bearer a b")],
+            &[("authorization", b"Bearer \xff\xfe")],
+        ];
+        for headers in ambiguous {
+            let request = HttpRequest { headers: headers.to_vec(), ..Default::default() };
+            assert_eq!(run(&SOURCES, &request), Extraction::Ambiguous, "{headers:?}");
+        }
+        // The same credential twice is not a conflict.
+        let request = HttpRequest {
+            headers: vec![("authorization", b"Bearer a"), ("authorization", b"bearer a")],
+            ..Default::default()
+        };
+        assert_eq!(run(&SOURCES, &request), found("a"));
+    }
+
+    #[test]
+    fn cookie_and_query_sources() {
+        let sources = vec![
+            bearer(),
+            TokenSource::Cookie("access_token".into()),
+            TokenSource::Query("access_token".into()),
+        ];
+        let request = HttpRequest {
+            path: "/x?a=1&access_token=q.r.s",
+            headers: vec![("cookie", b"theme=dark; access_token=q.r.s")],
+            ..Default::default()
+        };
+        assert!(
+            matches!(run(&sources, &request), Extraction::Found { token, source } if token == "q.r.s" && *source == sources[1])
+        );
+
+        let request = HttpRequest {
+            path: "/x?access_token=other",
+            headers: vec![("cookie", b"access_token=q")],
+            ..Default::default()
+        };
+        assert_eq!(run(&sources, &request), Extraction::Ambiguous);
+
+        let request = HttpRequest { path: "/x?access_token=a%2Eb", ..Default::default() };
+        assert!(matches!(run(&sources, &request), Extraction::Found { token, .. } if token == "a.b"));
+
+        let request = HttpRequest { path: "/x?access_token=%zz", ..Default::default() };
+        assert_eq!(run(&sources, &request), Extraction::Ambiguous);
+        assert_eq!(run(&sources, &HttpRequest::default()), Extraction::Missing);
+    }
+}
