@@ -14,6 +14,8 @@ pub const REALM: &str = "gatehouse";
 pub enum DenyReason {
     MissingToken,
     MultipleTokens,
+    /// Envoy sent no HTTP attributes (not an HTTP check).
+    MalformedRequest,
     Token(TokenError),
     NoMatchingRule,
     /// The provider's keys are not loaded (remote JWKS never fetched).
@@ -26,6 +28,7 @@ impl DenyReason {
         match self {
             DenyReason::MissingToken => "missing_token",
             DenyReason::MultipleTokens => "multiple_tokens",
+            DenyReason::MalformedRequest => "malformed_request",
             DenyReason::NoMatchingRule => "no_matching_rule",
             DenyReason::KeysUnavailable => "keys_unavailable",
             DenyReason::Token(error) => match error {
@@ -52,7 +55,7 @@ impl DenyReason {
     /// The HTTP status the client receives.
     pub const fn http_status(self) -> u16 {
         match self {
-            DenyReason::MultipleTokens => 400,
+            DenyReason::MultipleTokens | DenyReason::MalformedRequest => 400,
             DenyReason::MissingToken | DenyReason::Token(_) => 401,
             DenyReason::NoMatchingRule => 403,
             DenyReason::KeysUnavailable => 503,
@@ -73,7 +76,7 @@ impl DenyReason {
     pub const fn error_code(self) -> &'static str {
         match self {
             DenyReason::MissingToken => "unauthorized",
-            DenyReason::MultipleTokens => "invalid_request",
+            DenyReason::MultipleTokens | DenyReason::MalformedRequest => "invalid_request",
             DenyReason::Token(_) => "invalid_token",
             DenyReason::NoMatchingRule => "no_matching_rule",
             DenyReason::KeysUnavailable => "temporarily_unavailable",
@@ -85,6 +88,7 @@ impl DenyReason {
         match self {
             DenyReason::MissingToken => "a bearer token is required",
             DenyReason::MultipleTokens => "the request carries more than one credential",
+            DenyReason::MalformedRequest => "the request has no HTTP attributes",
             DenyReason::NoMatchingRule => "no rule allows this request",
             DenyReason::KeysUnavailable => "signing keys are not available yet",
             DenyReason::Token(error) => token_description(error),

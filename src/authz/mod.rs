@@ -46,11 +46,11 @@ pub fn evaluate(policy: &Policy, request: &HttpRequest<'_>, now: u64) -> Decisio
     }
 }
 
-/// A token that verified, with where it came from.
+/// A token that verified, with every source it was found in.
 struct Authenticated<'p> {
     provider: usize,
     token: VerifiedToken,
-    source: &'p TokenSource,
+    sources: Vec<&'p TokenSource>,
 }
 
 type Failure = (DenyReason, Option<usize>);
@@ -63,7 +63,7 @@ fn authenticate<'p>(
     request: &HttpRequest<'p>,
     now: u64,
 ) -> Result<Authenticated<'p>, Failure> {
-    let (raw, source) = find_token(policy, candidates, request)?;
+    let (raw, sources) = find_token(policy, candidates, request)?;
     let parsed = jwt::parse(&raw, policy.max_token_bytes).map_err(|e| (DenyReason::Token(e), None))?;
     let mut failure: Option<Failure> = None;
     for &index in candidates {
@@ -76,7 +76,7 @@ fn authenticate<'p>(
             continue;
         };
         match parsed.verify(&keys, &provider.validation, now) {
-            Ok(token) => return Ok(Authenticated { provider: index, token, source }),
+            Ok(token) => return Ok(Authenticated { provider: index, token, sources }),
             Err(error) => {
                 failure.get_or_insert((DenyReason::Token(error), Some(index)));
             }
@@ -85,21 +85,28 @@ fn authenticate<'p>(
     Err(failure.unwrap_or((DenyReason::Token(TokenError::WrongIssuer), None)))
 }
 
-/// The one credential of the request across the candidates' token sources.
+/// The one credential of the request across the candidates' token sources,
+/// with every source that carries it (all are stripped unless forwarded).
 fn find_token<'p>(
     policy: &'p Policy,
     candidates: &[usize],
     request: &HttpRequest<'p>,
-) -> Result<(std::borrow::Cow<'p, str>, &'p TokenSource), Failure> {
-    let mut found: Option<(std::borrow::Cow<'p, str>, &'p TokenSource)> = None;
+) -> Result<(std::borrow::Cow<'p, str>, Vec<&'p TokenSource>), Failure> {
+    let mut found: Option<(std::borrow::Cow<'p, str>, Vec<&'p TokenSource>)> = None;
     for &index in candidates {
         match token::extract(&policy.providers[index].token_sources, request) {
             Extraction::Missing => {}
             Extraction::Ambiguous => return Err((DenyReason::MultipleTokens, None)),
-            Extraction::Found { token, source } => match &found {
+            Extraction::Found { token, sources } => match &mut found {
                 Some((first, _)) if *first != token => return Err((DenyReason::MultipleTokens, None)),
-                Some(_) => {}
-                None => found = Some((token, source)),
+                Some((_, seen)) => {
+                    for source in sources {
+                        if !seen.contains(&source) {
+                            seen.push(source);
+                        }
+                    }
+                }
+                None => found = Some((token, sources)),
             },
         }
     }
@@ -137,13 +144,17 @@ fn authenticated(policy: &Policy, rule: &Rule, verified: Authenticated<'_>) -> A
         policy.identity_headers.iter().filter(|h| !is_set(h)).cloned().collect();
     let mut remove_query_params = Vec::new();
     if !provider.forward_token {
-        match verified.source {
-            TokenSource::Header { name, .. } if !is_set(name) => {
-                remove_headers.push(Arc::from(name.as_str()))
+        for source in verified.sources {
+            match source {
+                TokenSource::Header { name, .. }
+                    if !is_set(name) && !remove_headers.iter().any(|h| **h == **name) =>
+                {
+                    remove_headers.push(Arc::from(name.as_str()))
+                }
+                TokenSource::Query(param) => remove_query_params.push(Arc::from(param.as_str())),
+                // A cookie shares its header with other cookies; it is left in place.
+                _ => {}
             }
-            TokenSource::Query(param) => remove_query_params.push(Arc::from(param.as_str())),
-            // A cookie shares its header with other cookies; it is left in place.
-            _ => {}
         }
     }
     Allow {
@@ -170,8 +181,9 @@ fn header_value(value: &Value) -> Option<String> {
         Value::Null => return None,
         Value::String(s) => s.clone(),
         Value::Array(items) if items.iter().all(|v| !v.is_array() && !v.is_object()) => {
-            let parts: Vec<String> = items.iter().filter_map(header_value).collect();
-            parts.join(",")
+            // One unsafe element drops the whole header: never a silently shortened list.
+            let parts: Option<Vec<String>> = items.iter().map(header_value).collect();
+            parts?.join(",")
         }
         other => other.to_string(),
     };

@@ -26,8 +26,8 @@ pub enum TokenSource {
 pub enum Extraction<'a> {
     /// No source has a token.
     Missing,
-    /// One credential, and the source it came from.
-    Found { token: Cow<'a, str>, source: &'a TokenSource },
+    /// One credential, and every source that carries it (first one first).
+    Found { token: Cow<'a, str>, sources: Vec<&'a TokenSource> },
     /// More than one different credential, or a malformed one.
     Ambiguous,
 }
@@ -142,7 +142,7 @@ fn percent_decode(value: &str) -> Result<Cow<'_, str>, ()> {
 
 /// Looks in every source, in order.
 pub fn extract<'a>(sources: &'a [TokenSource], request: &HttpRequest<'a>) -> Extraction<'a> {
-    let mut found: Option<(Cow<'a, str>, &'a TokenSource)> = None;
+    let mut found: Option<(Cow<'a, str>, Vec<&'a TokenSource>)> = None;
     let mut seen = Vec::new();
     for source in sources {
         seen.clear();
@@ -150,15 +150,16 @@ pub fn extract<'a>(sources: &'a [TokenSource], request: &HttpRequest<'a>) -> Ext
             return Extraction::Ambiguous;
         }
         for token in seen.drain(..) {
-            match &found {
+            match &mut found {
                 Some((first, _)) if *first != token => return Extraction::Ambiguous,
+                Some((_, carriers)) if !carriers.contains(&source) => carriers.push(source),
                 Some(_) => {}
-                None => found = Some((token, source)),
+                None => found = Some((token, vec![source])),
             }
         }
     }
     match found {
-        Some((token, source)) => Extraction::Found { token, source },
+        Some((token, sources)) => Extraction::Found { token, sources },
         None => Extraction::Missing,
     }
 }
@@ -176,7 +177,7 @@ mod tests {
     }
 
     fn found(token: &str) -> Extraction<'_> {
-        Extraction::Found { token: Cow::Borrowed(token), source: &SOURCES[0] }
+        Extraction::Found { token: Cow::Borrowed(token), sources: vec![&SOURCES[0]] }
     }
 
     static SOURCES: std::sync::LazyLock<Vec<TokenSource>> = std::sync::LazyLock::new(|| vec![bearer()]);
@@ -238,7 +239,7 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            matches!(run(&sources, &request), Extraction::Found { token, source } if token == "q.r.s" && *source == sources[1])
+            matches!(run(&sources, &request), Extraction::Found { token, sources: found } if token == "q.r.s" && found == vec![&sources[1], &sources[2]])
         );
 
         let request = HttpRequest {

@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn too_many_keys_is_refused() {
-        let doc = format!("{{\"keys\": [{}]}}", vec!["{}"; 5].join(","));
+        let doc = format!("{{\"keys\": [{}]}}", ["{}"; 5].join(","));
         assert_eq!(
             parse_jwks(doc.as_bytes(), ASYMMETRIC, 4).unwrap_err(),
             JwksError::TooManyKeys { count: 5, max: 4 }

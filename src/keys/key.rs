@@ -37,7 +37,8 @@ pub struct VerifyingKey {
 
 enum Verifier {
     Public(ParsedPublicKey),
-    Hmac(hmac::Key),
+    // Boxed: an HMAC key is ~1 KiB, the public key variant a pointer or two.
+    Hmac(Box<hmac::Key>),
 }
 
 impl std::fmt::Debug for VerifyingKey {
@@ -112,7 +113,8 @@ impl VerifyingKey {
                     Algorithm::HS512 => (hmac::HMAC_SHA512, 64),
                     _ => return None,
                 };
-                (secret.len() >= min_len).then(|| (alg, Verifier::Hmac(hmac::Key::new(digest, secret))))
+                (secret.len() >= min_len)
+                    .then(|| (alg, Verifier::Hmac(Box::new(hmac::Key::new(digest, secret)))))
             })
             .collect();
         if verifiers.is_empty() && algs.iter().any(|a| a.is_symmetric()) {
@@ -238,7 +240,8 @@ impl KeySet {
     }
 
     /// The keys to try for a token with this `kid` and `alg`. With a `kid`,
-    /// only that key is a candidate; without one, every key serving `alg`.
+    /// only that key, or failing it the keys that have no `kid`; without a
+    /// `kid`, every key serving `alg`, in order.
     pub fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup<'_> {
         match kid {
             Some(kid) => match self.by_kid.get(kid) {
@@ -246,7 +249,17 @@ impl KeySet {
                     KeyLookup::Candidates(vec![&self.keys[index]])
                 }
                 Some(_) => KeyLookup::NoKeyForAlgorithm,
-                None => KeyLookup::UnknownKid,
+                None => {
+                    // A key published without a `kid` (or an `hmac_secret`) may sign
+                    // tokens that carry one; only those keys are candidates.
+                    let unnamed: Vec<_> =
+                        self.keys().filter(|k| k.kid.is_none() && k.supports(alg)).collect();
+                    if unnamed.is_empty() {
+                        KeyLookup::UnknownKid
+                    } else {
+                        KeyLookup::Candidates(unnamed)
+                    }
+                }
             },
             None => {
                 let candidates: Vec<_> = self.keys().filter(|k| k.supports(alg)).collect();
@@ -310,6 +323,7 @@ mod tests {
         assert!(matches!(set.lookup(Some("a"), Algorithm::HS256), KeyLookup::Candidates(c) if c.len() == 1));
         assert!(matches!(set.lookup(Some("a"), Algorithm::HS512), KeyLookup::NoKeyForAlgorithm));
         assert!(matches!(set.lookup(Some("zz"), Algorithm::HS256), KeyLookup::UnknownKid));
+        assert!(matches!(set.lookup(Some("zz"), Algorithm::HS512), KeyLookup::Candidates(c) if c.len() == 1));
         assert!(matches!(set.lookup(None, Algorithm::HS512), KeyLookup::Candidates(c) if c.len() == 1));
         assert!(matches!(set.lookup(None, Algorithm::ES256), KeyLookup::NoKeyForAlgorithm));
     }

@@ -1,0 +1,143 @@
+//! Wiring: builds key sources, the policy, the authorizer and both servers
+//! from a [`Config`], and runs them until a shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+
+use crate::authz::{Authorizer, Policy};
+use crate::config::Config;
+use crate::keys::{self, KeySource};
+use crate::server::grpc::CheckService;
+use crate::server::http::{self, OpsState};
+use crate::server::proto::envoy::service::auth::v3::authorization_server::AuthorizationServer;
+use crate::telemetry::Metrics;
+
+/// Builds every provider's key source, naming the provider on failure.
+pub fn build_key_sources(config: &Config) -> anyhow::Result<Vec<Arc<dyn KeySource>>> {
+    config
+        .providers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| keys::build_source(p).with_context(|| format!("providers[{i}] ({}): keys", p.name)))
+        .collect()
+}
+
+/// A bound, not yet running gatehouse.
+pub struct Server {
+    config: Config,
+    grpc: TcpListener,
+    http: TcpListener,
+    authorizer: Arc<Authorizer>,
+    registry: Registry,
+    metrics: Arc<Metrics>,
+}
+
+impl Server {
+    /// Binds both listeners and builds the authorizer (starting key fetches).
+    pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        let grpc = TcpListener::bind(config.server.grpc_addr)
+            .await
+            .with_context(|| format!("binding server.grpc_addr {}", config.server.grpc_addr))?;
+        let http = TcpListener::bind(config.server.http_addr)
+            .await
+            .with_context(|| format!("binding server.http_addr {}", config.server.http_addr))?;
+        let policy = Policy::compile(&config, build_key_sources(&config)?);
+        let mut registry = Registry::default();
+        let metrics = Arc::new(Metrics::register(&mut registry));
+        Ok(Self { config, grpc, http, authorizer: Arc::new(Authorizer::new(policy)), registry, metrics })
+    }
+
+    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
+        self.grpc.local_addr()
+    }
+
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.http.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves. Then readiness turns false, the gRPC
+    /// health status goes NOT_SERVING, and in-flight Checks get up to
+    /// `server.drain_timeout` to finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let shutting_down = Arc::new(AtomicBool::new(false));
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<AuthorizationServer<CheckService>>().await;
+        let drain_timeout = self.config.server.drain_timeout;
+
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let flag = shutting_down.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            flag.store(true, Ordering::Release);
+            health.set_not_serving::<AuthorizationServer<CheckService>>().await;
+            tracing::info!("shutting down: not ready, draining in-flight checks");
+            let _ = stop_tx.send(true);
+        });
+
+        let ops = OpsState {
+            authorizer: self.authorizer.clone(),
+            registry: Arc::new(self.registry),
+            shutting_down,
+        };
+        let http_server =
+            axum::serve(self.http, http::router(ops)).with_graceful_shutdown(stopped(stop_rx.clone()));
+
+        let check = CheckService::new(self.authorizer.clone(), self.metrics.clone());
+        let incoming = TcpIncoming::from(self.grpc).with_nodelay(Some(true));
+        let grpc_server = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .add_service(health_service)
+            .add_service(AuthorizationServer::new(check))
+            .serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone()));
+
+        tracing::info!(grpc = ?self.config.server.grpc_addr, http = ?self.config.server.http_addr, "gatehouse serving");
+        let servers = async {
+            tokio::try_join!(async { grpc_server.await.map_err(anyhow::Error::from) }, async {
+                http_server.await.map_err(anyhow::Error::from)
+            })
+        };
+        tokio::pin!(servers);
+        let mut draining = stop_rx;
+        tokio::select! {
+            result = &mut servers => { result?; }
+            _ = async { let _ = draining.wait_for(|stop| *stop).await; tokio::time::sleep(drain_timeout).await } => {
+                tracing::warn!("drain timeout reached, closing remaining connections");
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

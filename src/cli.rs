@@ -1,0 +1,85 @@
+//! Command-line interface: `serve`, `check-config` and the `dev` helpers.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
+
+/// Gatehouse: JWT authorization for Envoy's ext_authz (gRPC v3).
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about)]
+pub struct Cli {
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value = "text", env = "GATEHOUSE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Log filter when RUST_LOG is not set (e.g. `info`, `gatehouse=debug`).
+    #[arg(long, global = true, default_value = "info", env = "GATEHOUSE_LOG")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve ext_authz Check on server.grpc_addr and /healthz, /readyz, /metrics on server.http_addr.
+    Serve {
+        /// Configuration file (YAML).
+        #[arg(long, short, env = "GATEHOUSE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate a configuration file: exit 0, or print every problem with its key path and exit 1.
+    CheckConfig {
+        /// Configuration file (YAML).
+        #[arg(long, short, env = "GATEHOUSE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Local development helpers: signing keys and tokens without an identity provider.
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Generate a signing key and its public JWKS.
+    Keygen(crate::dev::KeygenArgs),
+    /// Mint a signed token with the key from `dev keygen`.
+    Mint(crate::dev::MintArgs),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config } => {
+            let config = crate::config::load_file(&config)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let server = crate::app::Server::bind(config).await?;
+                server.run(crate::app::shutdown_signal()).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig { config } => match crate::config::load_file(&config) {
+            Ok(_) => {
+                println!("{}: ok", config.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => {
+                eprintln!("{}: invalid configuration", config.display());
+                for line in error.to_string().lines() {
+                    eprintln!("  {line}");
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Dev(DevCommand::Keygen(args)) => {
+            crate::dev::run_keygen(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dev(DevCommand::Mint(args)) => {
+            println!("{}", crate::dev::run_mint(&args)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

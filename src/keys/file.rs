@@ -1,0 +1,87 @@
+//! A JWKS read from a local file, re-read when the file changes (for keys
+//! mounted from a Kubernetes Secret or ConfigMap, which are replaced in place).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+
+use super::alg::Algorithm;
+use super::jwk::{parse_jwks, DEFAULT_MAX_KEYS};
+use super::key::KeySet;
+use super::source::KeySource;
+use super::{log_skipped, SourceError};
+
+/// How often the file's modification time is checked; a `stat` is cheap.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct FileKeys {
+    provider: String,
+    path: PathBuf,
+    allowed: Vec<Algorithm>,
+    keys: ArcSwap<KeySet>,
+}
+
+impl FileKeys {
+    /// Reads the file now (a missing or broken file is a start-up error) and
+    /// starts watching it.
+    pub fn start(provider: &str, path: PathBuf, allowed: Vec<Algorithm>) -> Result<Arc<Self>, SourceError> {
+        let keys = read(provider, &path, &allowed)?;
+        let source = Arc::new(Self {
+            provider: provider.to_owned(),
+            path,
+            allowed,
+            keys: ArcSwap::from_pointee(keys),
+        });
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(watch(Arc::downgrade(&source)));
+        }
+        Ok(source)
+    }
+}
+
+fn read(provider: &str, path: &PathBuf, allowed: &[Algorithm]) -> Result<KeySet, SourceError> {
+    let bytes = std::fs::read(path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
+    let loaded = parse_jwks(&bytes, allowed, DEFAULT_MAX_KEYS)?;
+    log_skipped(provider, &loaded.skipped);
+    Ok(loaded.set)
+}
+
+fn modified(path: &PathBuf) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// A broken rewrite keeps the previous keys: half-written files are common.
+async fn watch(source: Weak<FileKeys>) {
+    let mut last = source.upgrade().and_then(|s| modified(&s.path));
+    loop {
+        tokio::time::sleep(POLL_INTERVAL).await;
+        let Some(strong) = source.upgrade() else { return };
+        let now = modified(&strong.path);
+        if now.is_none() || now == last {
+            continue;
+        }
+        match read(&strong.provider, &strong.path, &strong.allowed) {
+            Ok(keys) => {
+                tracing::info!(provider = %strong.provider, keys = keys.len(), "JWKS file reloaded");
+                strong.keys.store(Arc::new(keys));
+                last = now;
+            }
+            Err(error) => {
+                tracing::warn!(provider = %strong.provider, %error, "JWKS file unreadable, keeping previous keys")
+            }
+        }
+    }
+}
+
+impl KeySource for FileKeys {
+    fn current(&self) -> Option<Arc<KeySet>> {
+        Some(self.keys.load_full())
+    }
+
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+}

@@ -1,0 +1,116 @@
+//! Logs and metrics. Metrics live in one `prometheus_client` registry created
+//! at start-up and passed down; label values come from closed sets (decision,
+//! deny reason) or from the configuration (provider and rule names), never
+//! from tokens, claims or paths.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use tracing_subscriber::EnvFilter;
+
+use crate::authz::Decision;
+
+/// Output format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Installs the global tracing subscriber. `RUST_LOG` overrides `default_filter`.
+pub fn init_logging(format: LogFormat, default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second init (tests) is harmless: keep whichever subscriber came first.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckLabels {
+    decision: &'static str,
+    reason: &'static str,
+    provider: String,
+    rule: String,
+}
+
+/// The Check path's metrics.
+pub struct Metrics {
+    checks: Family<CheckLabels, Counter>,
+    duration: Histogram,
+}
+
+impl Metrics {
+    /// Registers the Check metrics under the `gatehouse` prefix of `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let checks = Family::<CheckLabels, Counter>::default();
+        registry.register("gatehouse_check_requests", "Check decisions by outcome", checks.clone());
+        // 10µs doubling to ~0.33s: a cache hit sits in the first buckets.
+        let duration = Histogram::new(exponential_buckets(0.000_01, 2.0, 16));
+        registry.register(
+            "gatehouse_check_duration_seconds",
+            "Server-side time to decide one Check",
+            duration.clone(),
+        );
+        Self { checks, duration }
+    }
+
+    pub fn record_check(&self, decision: &Decision, elapsed: Duration) {
+        let (reason, provider, rule) = match decision {
+            Decision::Allow(allow) => ("", allow.provider.as_deref().unwrap_or(""), &*allow.rule),
+            Decision::Deny(deny) => (
+                deny.reason.as_str(),
+                deny.provider.as_deref().unwrap_or(""),
+                deny.rule.as_deref().unwrap_or(""),
+            ),
+        };
+        let labels = CheckLabels {
+            decision: decision.kind(),
+            reason,
+            provider: provider.to_owned(),
+            rule: rule.to_owned(),
+        };
+        self.checks.get_or_create(&labels).inc();
+        self.duration.observe(elapsed.as_secs_f64());
+    }
+}
+
+/// One line per decision at debug level: never the token or claims.
+pub fn log_decision(decision: &Decision, request_id: &str) {
+    match decision {
+        Decision::Allow(allow) => tracing::debug!(
+            request_id,
+            decision = "allow",
+            rule = &*allow.rule,
+            provider = allow.provider.as_deref().unwrap_or(""),
+            sub_hash = allow
+                .token
+                .as_ref()
+                .and_then(|t| t.claims.get("sub"))
+                .and_then(|s| s.as_str())
+                .map(hash_for_log),
+            "check"
+        ),
+        Decision::Deny(deny) => tracing::debug!(
+            request_id,
+            decision = "deny",
+            reason = deny.reason.as_str(),
+            rule = deny.rule.as_deref().unwrap_or(""),
+            provider = deny.provider.as_deref().unwrap_or(""),
+            "check"
+        ),
+    }
+}
+
+/// A short SHA-256 prefix: correlates log lines without revealing the value.
+pub fn hash_for_log(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(value.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
