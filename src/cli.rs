@@ -46,6 +46,8 @@ pub enum DevCommand {
     Keygen(crate::dev::KeygenArgs),
     /// Mint a signed token with the key from `dev keygen`.
     Mint(crate::dev::MintArgs),
+    /// Send one Check to a running gatehouse, as Envoy would, and print the answer.
+    Check(crate::dev::CheckArgs),
 }
 
 /// Runs the parsed command.
@@ -79,6 +81,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Dev(DevCommand::Mint(args)) => {
             println!("{}", crate::dev::run_mint(&args)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dev(DevCommand::Check(args)) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            print!("{}", runtime.block_on(crate::dev::run_check(&args))?);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -179,3 +179,13 @@ fn not_yaml_or_not_a_mapping_is_a_clear_error() {
     assert_eq!(paths("- just\n- a list\n")[0], "(document)");
     assert_eq!(paths("server: {}\n"), vec!["providers".to_owned()]);
 }
+
+#[test]
+fn an_identity_header_cannot_be_another_providers_token_header() {
+    let yaml = r#"
+providers:
+  - { name: a, issuer: x, jwks: { uri: https://a/jwks }, token_sources: [ { header: x-api-token } ] }
+  - { name: b, issuer: y, jwks: { uri: https://b/jwks }, claims_to_headers: [ { claim: sub, header: X-Api-Token } ] }
+"#;
+    assert_eq!(paths(yaml), vec!["providers[1].claims_to_headers[0].header".to_owned()]);
+}

@@ -29,6 +29,14 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     if config.providers.is_empty() {
         problems.push(Problem::new("providers", "at least one provider is required"));
     }
+    // A header any provider reads a token from can never carry identity:
+    // stripping it as an identity header would drop another provider's token.
+    let token_headers: HashSet<String> = config
+        .providers
+        .iter()
+        .flat_map(|p| p.token_sources.iter().filter_map(|s| s.header.as_deref()))
+        .map(str::to_ascii_lowercase)
+        .collect();
     let mut names = HashSet::new();
     for (index, provider) in config.providers.iter().enumerate() {
         let path = format!("providers[{index}]");
@@ -39,6 +47,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
             ));
         }
         check_provider(&path, provider, &mut problems);
+        check_identity_headers(&path, provider, &token_headers, &mut problems);
     }
     check_rules(&config.rules, &names, &mut problems);
     if !TOKEN_BYTES_RANGE.contains(&config.limits.max_token_bytes) {
@@ -73,7 +82,6 @@ fn check_provider(path: &str, provider: &ProviderConfig, problems: &mut Vec<Prob
         problems.push(Problem::new(format!("{path}.max_lifetime"), "must be greater than zero"));
     }
     check_token_sources(path, &provider.token_sources, problems);
-    check_identity_headers(path, provider, problems);
 }
 
 /// Exactly one key source, and algorithms that fit it: an HMAC provider never
@@ -190,13 +198,12 @@ fn check_token_sources(path: &str, sources: &[TokenSourceConfig], problems: &mut
     }
 }
 
-fn check_identity_headers(path: &str, provider: &ProviderConfig, problems: &mut Vec<Problem>) {
-    let token_headers: HashSet<String> = provider
-        .token_sources
-        .iter()
-        .filter_map(|s| s.header.as_deref())
-        .map(str::to_ascii_lowercase)
-        .collect();
+fn check_identity_headers(
+    path: &str,
+    provider: &ProviderConfig,
+    token_headers: &HashSet<String>,
+    problems: &mut Vec<Problem>,
+) {
     let mut seen = HashSet::new();
     let mut check = |key_path: String, header: &str, problems: &mut Vec<Problem>| {
         let lower = header.to_ascii_lowercase();
@@ -205,7 +212,7 @@ fn check_identity_headers(path: &str, provider: &ProviderConfig, problems: &mut 
         } else if RESERVED_HEADERS.contains(&lower.as_str()) {
             problems.push(Problem::new(key_path, format!("`{lower}` is reserved and cannot carry identity")));
         } else if token_headers.contains(&lower) {
-            problems.push(Problem::new(key_path, format!("`{lower}` is where the token is read from")));
+            problems.push(Problem::new(key_path, format!("`{lower}` is where a provider reads its token from")));
         } else if !seen.insert(lower.clone()) {
             problems.push(Problem::new(key_path, format!("header `{lower}` is set twice")));
         }

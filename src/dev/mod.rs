@@ -31,6 +31,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod probe;
+
+pub use probe::{run_check, CheckArgs};
+
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _};
@@ -62,6 +66,10 @@ pub enum DevError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("invalid --claim `{0}`: {1}")]
     Claim(String, &'static str),
+    #[error("invalid --header `{0}`: write it as `name: value`")]
+    Header(String),
+    #[error("cannot reach gatehouse at {addr}: {message}")]
+    Connect { addr: String, message: String },
 }
 
 /// A private key (or HMAC secret) for one algorithm, ready to sign tokens.

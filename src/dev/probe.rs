@@ -1,0 +1,134 @@
+//! `gatehouse dev check`: sends one Check to a running gatehouse, the way
+//! Envoy would, and prints the answer. For demos and for debugging a config
+//! without an Envoy in front.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use crate::server::proto::envoy::service::auth::v3::{
+    attribute_context, authorization_client::AuthorizationClient, check_response::HttpResponse, AttributeContext,
+    CheckRequest, CheckResponse,
+};
+
+use super::DevError;
+
+/// Arguments of `gatehouse dev check`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
+    /// gRPC address of a running gatehouse.
+    #[arg(long, default_value = "http://127.0.0.1:9001")]
+    pub addr: String,
+    /// HTTP method of the simulated request.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// Path (with query string) of the simulated request.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// Host of the simulated request.
+    #[arg(long, default_value = "localhost")]
+    pub host: String,
+    /// A request header as `name: value`; repeatable.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// A bearer token, sent as `Authorization: Bearer TOKEN`.
+    #[arg(long)]
+    pub token: Option<String>,
+}
+
+/// Sends the Check and returns a readable rendering of the response.
+pub async fn run_check(args: &CheckArgs) -> Result<String, DevError> {
+    let request = build_request(args)?;
+    let mut client = AuthorizationClient::connect(args.addr.clone())
+        .await
+        .map_err(|e| DevError::Connect { addr: args.addr.clone(), message: e.to_string() })?;
+    let response = client
+        .check(request)
+        .await
+        .map_err(|e| DevError::Connect { addr: args.addr.clone(), message: e.to_string() })?;
+    Ok(render(&response.into_inner()))
+}
+
+fn build_request(args: &CheckArgs) -> Result<CheckRequest, DevError> {
+    let mut headers: HashMap<String, String> = HashMap::new();
+    let mut add = |name: &str, value: &str| {
+        headers
+            .entry(name.trim().to_ascii_lowercase())
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(value);
+            })
+            .or_insert_with(|| value.to_owned());
+    };
+    for header in &args.headers {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| DevError::Header(header.clone()))?;
+        add(name, value.trim());
+    }
+    if let Some(token) = &args.token {
+        add("authorization", &format!("Bearer {token}"));
+    }
+    let http = attribute_context::HttpRequest {
+        method: args.method.clone(),
+        path: args.path.clone(),
+        host: args.host.clone(),
+        headers,
+        ..Default::default()
+    };
+    let request = attribute_context::Request { http: Some(http) };
+    Ok(CheckRequest { attributes: Some(AttributeContext { request: Some(request), ..Default::default() }) })
+}
+
+fn render(response: &CheckResponse) -> String {
+    let mut out = String::new();
+    let code = response.status.as_ref().map_or(0, |s| s.code);
+    match &response.http_response {
+        Some(HttpResponse::OkResponse(ok)) if code == 0 => {
+            let _ = writeln!(out, "ALLOW");
+            for option in &ok.headers {
+                if let Some(h) = &option.header {
+                    let _ = writeln!(out, "  set    {}: {}", h.key, h.value);
+                }
+            }
+            for name in &ok.headers_to_remove {
+                let _ = writeln!(out, "  remove {name}");
+            }
+        }
+        Some(HttpResponse::DeniedResponse(denied)) => {
+            let status = denied.status.as_ref().map_or(403, |s| s.code);
+            let _ = writeln!(out, "DENY {status} (grpc code {code})");
+            for h in denied.headers.iter().filter_map(|o| o.header.as_ref()) {
+                let _ = writeln!(out, "  {}: {}", h.key, h.value);
+            }
+            let _ = writeln!(out, "  body: {}", denied.body);
+        }
+        _ => {
+            let _ = writeln!(out, "UNEXPECTED response (grpc code {code})");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_merged_like_envoy_does() {
+        let args = CheckArgs {
+            addr: String::new(),
+            method: "POST".into(),
+            path: "/x?y=1".into(),
+            host: "h".into(),
+            headers: vec!["X-A: 1".into(), "x-a: 2".into()],
+            token: Some("t".into()),
+        };
+        let request = build_request(&args).unwrap();
+        let http = request.attributes.unwrap().request.unwrap().http.unwrap();
+        assert_eq!(http.headers["x-a"], "1,2");
+        assert_eq!(http.headers["authorization"], "Bearer t");
+        assert_eq!(http.path, "/x?y=1");
+        let bad = CheckArgs { headers: vec!["no colon".into()], ..args };
+        assert!(build_request(&bad).is_err());
+    }
+}
