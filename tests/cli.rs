@@ -1,0 +1,351 @@
+//! The built `gatehouse` binary: `--version`, `check-config`, the `dev`
+//! helpers, and a full `serve` → Check → SIGTERM round trip.
+
+mod common;
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{header, ok, request};
+use gatehouse::server::proto::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+fn gatehouse(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args).env_remove("GATEHOUSE_CONFIG").env_remove("RUST_LOG").stdin(Stdio::null());
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("run the gatehouse binary")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+const GOOD_CONFIG: &str = r#"
+providers:
+  - name: corp
+    issuer: https://idp.test
+    audiences: [orders-api]
+    algorithms: [ES256]
+    jwks: { uri: "https://idp.test/.well-known/jwks.json", refresh_interval: 10m }
+    clock_skew: 30s
+    claims_to_headers:
+      - { claim: sub, header: x-user-id }
+rules:
+  - match: { path_prefix: /public }
+    allow: anonymous
+  - match: { path_prefix: /api }
+    require: { providers: [corp] }
+"#;
+
+#[test]
+fn version_is_printed() {
+    let output = run(&mut gatehouse(&["--version"]));
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(text(&output.stdout).trim(), "gatehouse 0.1.0");
+}
+
+#[test]
+fn serve_help_mentions_the_config_env_variable() {
+    let output = run(&mut gatehouse(&["serve", "--help"]));
+    assert!(output.status.success(), "{output:?}");
+    let help = text(&output.stdout);
+    assert!(help.contains("GATEHOUSE_CONFIG"), "{help}");
+    assert!(help.contains("--config"), "{help}");
+}
+
+#[test]
+fn check_config_accepts_a_good_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.yaml", GOOD_CONFIG);
+    let output = run(&mut gatehouse(&["check-config", "--config", good.to_str().unwrap()]));
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("ok"), "{output:?}");
+}
+
+/// Structural problems (unknown keys, unparsable values) are collected per
+/// section and per list entry, so one run names all of these. Semantic checks
+/// (such as a rule naming an unknown provider) only run on a structurally
+/// valid file, which is why they get their own file below.
+#[test]
+fn check_config_reports_every_structural_problem_with_its_key_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "structural.yaml",
+        r#"
+server:
+  drain_timeout: soon
+providers:
+  - name: corp
+    issuer: https://idp.test
+    jwks: { uri: "https://idp.test/jwks.json" }
+    audience: orders-api
+  - name: partner
+    issuer: https://partner.test
+    jwks: { uri: "https://partner.test/jwks.json", refresh_interval: every 5 minutes }
+rules:
+  - match: { path_prefix: /api }
+    require: { providers: [corp] }
+"#,
+    );
+    let output = run(&mut gatehouse(&["check-config", "--config", bad.to_str().unwrap()]));
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "a bad file must fail: {output:?}");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("invalid configuration"), "{stderr}");
+    for expected in [
+        "providers[0].audience: unknown field `audience`",
+        "server.drain_timeout: invalid duration `soon`",
+        "providers[1].jwks.refresh_interval: invalid duration `every 5 minutes`",
+    ] {
+        assert!(stderr.contains(expected), "missing `{expected}` in:\n{stderr}");
+    }
+    assert!(text(&output.stdout).is_empty(), "problems go to stderr: {output:?}");
+}
+
+#[test]
+fn check_config_reports_every_semantic_problem_with_its_key_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "semantic.yaml",
+        r#"
+providers:
+  - name: corp
+    issuer: https://idp.test
+    clock_skew: 2h
+    jwks: { uri: "http://idp.example.com/jwks.json", refresh_interval: 500ms }
+rules:
+  - match: { path_prefix: /api }
+    require: { providers: [corp] }
+  - match: { path_prefix: /admin }
+    require: { providers: [corp, nobody] }
+"#,
+    );
+    let output = run(&mut gatehouse(&["check-config", "--config", bad.to_str().unwrap()]));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for expected in [
+        "rules[1].require.providers[1]: unknown provider `nobody`",
+        "providers[0].clock_skew:",
+        "providers[0].jwks.refresh_interval:",
+        "providers[0].jwks.uri:",
+    ] {
+        assert!(stderr.contains(expected), "missing `{expected}` in:\n{stderr}");
+    }
+}
+
+#[test]
+fn check_config_on_a_missing_file_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("does-not-exist.yaml");
+    let output = run(&mut gatehouse(&["check-config", "--config", missing.to_str().unwrap()]));
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{output:?}");
+    assert!(stderr.contains("cannot read"), "{stderr}");
+    assert!(stderr.contains(missing.to_str().unwrap()), "the message must name the file: {stderr}");
+    assert!(stderr.contains("No such file"), "{stderr}");
+
+    // No --config and no GATEHOUSE_CONFIG: a usage error, not a panic.
+    let output = run(&mut gatehouse(&["check-config"]));
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(text(&output.stderr).contains("--config"), "{output:?}");
+}
+
+#[test]
+fn check_config_reads_the_path_from_gatehouse_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.yaml", GOOD_CONFIG);
+    let output = run(gatehouse(&["check-config"]).env("GATEHOUSE_CONFIG", &good));
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", text(&output.stderr));
+    assert!(text(&output.stdout).contains(good.to_str().unwrap()), "{output:?}");
+
+    let bad = write(dir.path(), "bad.yaml", "providers: []\nsurprise: 1\n");
+    let output = run(gatehouse(&["check-config"]).env("GATEHOUSE_CONFIG", &bad));
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(text(&output.stderr).contains("surprise"), "{output:?}");
+}
+
+/// A free port on 127.0.0.1 (bound, read, released).
+fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// A running `gatehouse serve`, killed on drop unless it already exited, with
+/// its log printed when the test fails.
+struct Served {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Served {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- gatehouse serve log ---\n{}", self.log());
+        }
+    }
+}
+
+async fn wait_ready(served: &mut Served, http: SocketAddr, within: Duration) {
+    let url = format!("http://{http}/readyz");
+    let deadline = Instant::now() + within;
+    let mut last = String::from("(no answer yet)");
+    loop {
+        if let Some(status) = served.exited() {
+            panic!("gatehouse serve exited early with {status}");
+        }
+        match reqwest::get(&url).await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let body = response.text().await.unwrap_or_default();
+                if status == 200 {
+                    return;
+                }
+                last = format!("{status} {body}");
+            }
+            Err(error) => last = error.to_string(),
+        }
+        assert!(Instant::now() < deadline, "/readyz not 200 within {within:?}: last answer {last}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn keygen_mint_serve_check_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+
+    // dev keygen
+    let output = run(&mut gatehouse(&["dev", "keygen", "--out-dir", keys.to_str().unwrap()]));
+    assert!(output.status.success(), "keygen: {output:?}");
+    let jwks_path = keys.join("jwks.json");
+    let key_path = keys.join("signing-key.json");
+    let jwks: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&jwks_path).unwrap()).unwrap();
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1), "{jwks}");
+    assert!(jwks["keys"][0].get("d").is_none(), "the public JWKS must not hold the private key");
+
+    // dev mint
+    let output = run(&mut gatehouse(&[
+        "dev",
+        "mint",
+        "--key",
+        key_path.to_str().unwrap(),
+        "--sub",
+        "alice",
+        "--aud",
+        "orders-api",
+    ]));
+    assert!(output.status.success(), "mint: {output:?}");
+    let token = text(&output.stdout).trim().to_owned();
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "{token}");
+    assert!(parts.iter().all(|p| !p.is_empty()), "{token}");
+
+    // serve
+    let grpc = free_addr();
+    let http = free_addr();
+    let config = write(
+        dir.path(),
+        "gatehouse.yaml",
+        &format!(
+            r#"
+server:
+  grpc_addr: "{grpc}"
+  http_addr: "{http}"
+providers:
+  - name: dev
+    issuer: {issuer}
+    audiences: [orders-api]
+    jwks: {{ file: "{jwks}" }}
+    claims_to_headers:
+      - {{ claim: sub, header: x-user-id }}
+rules:
+  - match: {{ path_prefix: /api }}
+    require: {{ providers: [dev] }}
+"#,
+            issuer = gatehouse::dev::DEFAULT_ISSUER,
+            jwks = jwks_path.display(),
+        ),
+    );
+    let log = dir.path().join("serve.log");
+    let log_file = File::create(&log).unwrap();
+    let child = gatehouse(&["serve", "--config", config.to_str().unwrap()])
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .expect("spawn gatehouse serve");
+    let mut served = Served { child, log };
+
+    wait_ready(&mut served, http, Duration::from_secs(10)).await;
+
+    {
+        let mut client =
+            AuthorizationClient::connect(format!("http://{grpc}")).await.expect("connect to gatehouse");
+        let auth = format!("Bearer {token}");
+        let response = client
+            .check(request("GET", "/api/orders", &[("authorization", &auth)]))
+            .await
+            .expect("Check RPC")
+            .into_inner();
+        let allowed = ok(&response);
+        assert_eq!(header(&allowed.headers, "x-user-id"), Some("alice"), "{allowed:?}");
+
+        let response =
+            client.check(request("GET", "/api/orders", &[])).await.expect("Check RPC").into_inner();
+        let (status, code, _) = common::denied(&response);
+        assert_eq!((status, code), (401, 16));
+    }
+
+    // SIGTERM: a clean exit with status 0.
+    let pid = served.child.id().to_string();
+    let kill = Command::new("kill").arg("-TERM").arg(&pid).status().expect("run kill");
+    assert!(kill.success(), "kill -TERM {pid} failed");
+    let t = Instant::now();
+    let status = served.wait_exit(Duration::from_secs(15));
+    eprintln!("exit after {:?}\n{}", t.elapsed(), served.log());
+    let status = status.unwrap_or_else(|| panic!("gatehouse did not exit within 15s of SIGTERM"));
+    assert_eq!(status.code(), Some(0), "exit after SIGTERM: {status}");
+}
