@@ -1,3 +1,4 @@
+// Unit tests, compiled only under #[cfg(test)] (declared so in the parent module).
 use super::*;
 use crate::keys::VerifyingKey;
 use aws_lc_rs::hmac;
@@ -183,4 +184,45 @@ fn issuer_and_audience() {
     let mut any_audience = rules();
     any_audience.audiences.clear();
     assert!(check_with(&with(r#","iss":"https://idp""#), &any_audience).is_ok());
+}
+
+#[test]
+fn every_algorithm_verifies_through_parse_and_verify() {
+    use crate::dev::{jwks_json, SigningKey};
+    use crate::keys::jwk::parse_jwks;
+    let rsa = SigningKey::generate(Algorithm::RS256, "rsa").unwrap().to_json();
+    for alg in Algorithm::ALL {
+        let key = match alg.family() {
+            // One RSA key, relabelled per algorithm: RSA key generation is slow.
+            crate::keys::KeyFamily::Rsa => {
+                SigningKey::from_json(&rsa.replace("\"RS256\"", &format!("\"{alg}\""))).unwrap()
+            }
+            _ => SigningKey::generate(alg, format!("kid-{alg}")).unwrap(),
+        };
+        let keys = parse_jwks(jwks_json(&[&key]).as_bytes(), &[alg], 10).unwrap().set;
+        let mut rules = rules();
+        rules.algorithms = vec![alg];
+        let body = serde_json::json!({"iss": "https://idp", "aud": "api", "sub": "alice", "exp": NOW + 60});
+        let token = key.mint(&body).unwrap();
+        let verified = parse(&token, 8192).unwrap().verify(&keys, &rules, NOW).unwrap();
+        assert_eq!(verified.alg, alg);
+        // The same token with another payload fails, and another key of the same kind never verifies it.
+        let (head, rest) = token.split_once('.').unwrap();
+        let (_, signature) = rest.split_once('.').unwrap();
+        let forged = format!(
+            "{head}.{}.{signature}",
+            b64(br#"{"iss":"https://idp","aud":"api","sub":"root","exp":9999999999}"#)
+        );
+        assert_eq!(
+            parse(&forged, 8192).unwrap().verify(&keys, &rules, NOW).unwrap_err(),
+            TokenError::BadSignature,
+            "{alg}"
+        );
+        rules.algorithms = Algorithm::ALL.iter().copied().filter(|a| *a != alg).collect();
+        assert_eq!(
+            parse(&token, 8192).unwrap().verify(&keys, &rules, NOW).unwrap_err(),
+            TokenError::AlgorithmNotAllowed,
+            "{alg}"
+        );
+    }
 }

@@ -212,7 +212,8 @@ fn check_identity_headers(
         } else if RESERVED_HEADERS.contains(&lower.as_str()) {
             problems.push(Problem::new(key_path, format!("`{lower}` is reserved and cannot carry identity")));
         } else if token_headers.contains(&lower) {
-            problems.push(Problem::new(key_path, format!("`{lower}` is where a provider reads its token from")));
+            problems
+                .push(Problem::new(key_path, format!("`{lower}` is where a provider reads its token from")));
         } else if !seen.insert(lower.clone()) {
             problems.push(Problem::new(key_path, format!("header `{lower}` is set twice")));
         }

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::server::proto::envoy::service::auth::v3::{
-    attribute_context, authorization_client::AuthorizationClient, check_response::HttpResponse, AttributeContext,
-    CheckRequest, CheckResponse,
+    attribute_context, authorization_client::AuthorizationClient, check_response::HttpResponse,
+    AttributeContext, CheckRequest, CheckResponse,
 };
 
 use super::DevError;
@@ -60,9 +60,7 @@ fn build_request(args: &CheckArgs) -> Result<CheckRequest, DevError> {
             .or_insert_with(|| value.to_owned());
     };
     for header in &args.headers {
-        let (name, value) = header
-            .split_once(':')
-            .ok_or_else(|| DevError::Header(header.clone()))?;
+        let (name, value) = header.split_once(':').ok_or_else(|| DevError::Header(header.clone()))?;
         add(name, value.trim());
     }
     if let Some(token) = &args.token {

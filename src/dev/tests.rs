@@ -1,3 +1,4 @@
+// Unit tests, compiled only under #[cfg(test)] (declared so in the parent module).
 use super::*;
 use crate::keys::jwk::parse_jwks;
 use clap::{CommandFactory, Parser};
