@@ -226,7 +226,8 @@ async fn idp_down_at_start_denies_with_503_then_recovers() {
 async fn garbage_jwks_is_a_failed_fetch() {
     let key = SigningKey::generate(Algorithm::ES256, "k1").unwrap();
     let idp = Idp::start(Mode::Raw("text/html", "<html><body>Sign in</body></html>".into())).await;
-    let mut gatehouse = Gatehouse::start(&config(&idp.uri(), None)).await;
+    // A 1s interval caps the retry backoff at 1s, keeping the test short.
+    let mut gatehouse = Gatehouse::start(&config(&idp.uri(), Some("1s"))).await;
 
     // A second request only starts once the first answer was read and
     // rejected, so from here on the garbage has certainly been processed.
@@ -237,7 +238,7 @@ async fn garbage_jwks_is_a_failed_fetch() {
     // JSON that is not a usable key set is refused the same way.
     idp.set(Mode::Raw("application/json", r#"{"keys": "nope"}"#.into()));
     let seen = idp.requests();
-    idp.wait_for_requests(seen + 2, Duration::from_secs(8)).await;
+    idp.wait_for_requests(seen + 2, Duration::from_secs(5)).await;
     assert_not_ready(&gatehouse).await;
     assert_unavailable(&mut gatehouse, &token(&key)).await;
     gatehouse.stop().await;
