@@ -18,15 +18,21 @@ use crate::keys::{self, KeySource};
 use crate::server::grpc::CheckService;
 use crate::server::http::{self, OpsState};
 use crate::server::proto::envoy::service::auth::v3::authorization_server::AuthorizationServer;
-use crate::telemetry::Metrics;
+use crate::telemetry::{KeyMetrics, Metrics};
 
 /// Builds every provider's key source, naming the provider on failure.
-pub fn build_key_sources(config: &Config) -> anyhow::Result<Vec<Arc<dyn KeySource>>> {
+/// Remote sources start fetching at once, all in parallel.
+pub fn build_key_sources(
+    config: &Config,
+    metrics: &Arc<KeyMetrics>,
+) -> anyhow::Result<Vec<Arc<dyn KeySource>>> {
     config
         .providers
         .iter()
         .enumerate()
-        .map(|(i, p)| keys::build_source(p).with_context(|| format!("providers[{i}] ({}): keys", p.name)))
+        .map(|(i, p)| {
+            keys::build_source(p, metrics).with_context(|| format!("providers[{i}] ({}): keys", p.name))
+        })
         .collect()
 }
 
@@ -49,9 +55,10 @@ impl Server {
         let http = TcpListener::bind(config.server.http_addr)
             .await
             .with_context(|| format!("binding server.http_addr {}", config.server.http_addr))?;
-        let policy = Policy::compile(&config, build_key_sources(&config)?);
         let mut registry = Registry::default();
         let metrics = Arc::new(Metrics::register(&mut registry));
+        let key_metrics = Arc::new(KeyMetrics::register(&mut registry));
+        let policy = Policy::compile(&config, build_key_sources(&config, &key_metrics)?);
         Ok(Self { config, grpc, http, authorizer: Arc::new(Authorizer::new(policy)), registry, metrics })
     }
 

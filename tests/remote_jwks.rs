@@ -277,7 +277,6 @@ async fn last_good_keys_survive_an_idp_outage() {
 /// gatehouse refresh once instead of waiting for `refresh_interval` (5m by
 /// default). See `KeySource::refresh_for_unknown_kid` and `Authorizer::check`.
 #[tokio::test]
-#[ignore = "BUG: RemoteKeys does not override KeySource::refresh_for_unknown_kid, so a rotated-in kid is refused (401 unknown_kid) until the next refresh_interval"]
 async fn unknown_kid_triggers_a_refresh() {
     let old = SigningKey::generate(Algorithm::ES256, "k1").unwrap();
     let new = SigningKey::generate(Algorithm::ES256, "k2").unwrap();

@@ -31,7 +31,8 @@ impl Authorizer {
     }
 
     /// Decides one request. The only await is the rare unknown-`kid` refresh,
-    /// which the key source rate-limits and shares between callers.
+    /// which the key source rate-limits and shares between callers; a Check
+    /// whose key is cached never waits.
     pub async fn check(&self, request: &HttpRequest<'_>) -> Decision {
         let policy = self.policy.load_full();
         let decision = evaluate(&policy, request, unix_now());
@@ -44,11 +45,10 @@ impl Authorizer {
             return decision;
         };
         let Some(index) = policy.provider_index(name) else { return decision };
-        if policy.providers[index].keys.refresh_for_unknown_kid().await {
-            evaluate(&policy, request, unix_now())
-        } else {
-            decision
-        }
+        // Decide again whatever the refresh reports: another Check's fetch may
+        // have loaded the key between our evaluation and this call.
+        policy.providers[index].keys.refresh_for_unknown_kid().await;
+        evaluate(&policy, request, unix_now())
     }
 }
 

@@ -6,6 +6,7 @@
 //! into the structures the Check path uses.
 
 mod duration;
+mod jwks;
 mod load;
 mod validate;
 
@@ -17,7 +18,9 @@ use serde::Deserialize;
 
 use crate::keys::Algorithm;
 
+pub use jwks::JwksConfig;
 pub use load::{from_yaml, load_file};
+pub(crate) use validate::check_fetch_url;
 
 /// Default for `providers[].token_sources`: the `Authorization: Bearer` header.
 pub const DEFAULT_AUTH_HEADER: &str = "authorization";
@@ -164,34 +167,6 @@ fn default_clock_skew() -> Duration {
 }
 fn default_true() -> bool {
     true
-}
-
-/// `providers[].jwks`: exactly one of `uri`, `file`, `inline`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct JwksConfig {
-    /// Remote JWKS URL (https; http only to loopback).
-    #[serde(default)]
-    pub uri: Option<String>,
-    /// Local JWKS file.
-    #[serde(default)]
-    pub file: Option<PathBuf>,
-    /// The JWKS document itself, as a string.
-    #[serde(default)]
-    pub inline: Option<String>,
-    /// How often a remote or file JWKS is re-read. Default `5m`.
-    #[serde(default = "default_refresh_interval", with = "duration")]
-    pub refresh_interval: Duration,
-    /// Connect + total timeout of one fetch. Default `5s`.
-    #[serde(default = "default_fetch_timeout", with = "duration")]
-    pub timeout: Duration,
-}
-
-fn default_refresh_interval() -> Duration {
-    Duration::from_secs(300)
-}
-fn default_fetch_timeout() -> Duration {
-    Duration::from_secs(5)
 }
 
 /// A secret read from an environment variable or a file: exactly one of them.

@@ -165,13 +165,14 @@ providers:
 
 #[test]
 fn fetch_urls_need_tls_except_to_loopback() {
-    assert!(validate::check_fetch_url("https://idp.example.com/jwks").is_ok());
-    assert!(validate::check_fetch_url("http://127.0.0.1:8080/jwks").is_ok());
-    assert!(validate::check_fetch_url("http://[::1]/jwks").is_ok());
-    assert!(validate::check_fetch_url("http://localhost/jwks").is_ok());
-    assert!(validate::check_fetch_url("http://idp.example.com/jwks").is_err());
-    assert!(validate::check_fetch_url("file:///etc/passwd").is_err());
-    assert!(validate::check_fetch_url("not a url").is_err());
+    assert!(validate::check_fetch_url("https://idp.example.com/jwks", false).is_ok());
+    assert!(validate::check_fetch_url("http://127.0.0.1:8080/jwks", false).is_ok());
+    assert!(validate::check_fetch_url("http://[::1]/jwks", false).is_ok());
+    assert!(validate::check_fetch_url("http://localhost/jwks", false).is_ok());
+    assert!(validate::check_fetch_url("http://idp.example.com/jwks", false).is_err());
+    assert!(validate::check_fetch_url("file:///etc/passwd", false).is_err());
+    assert!(validate::check_fetch_url("not a url", false).is_err());
+    assert!(validate::check_fetch_url("http://idp.example.com/jwks", true).is_ok());
 }
 
 #[test]

@@ -4,6 +4,8 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
+use std::time::Duration;
+
 use super::{Config, JwksConfig, Problem, ProviderConfig, RuleConfig, TokenSourceConfig};
 use crate::keys::Algorithm;
 
@@ -109,7 +111,7 @@ fn check_key_source(path: &str, provider: &ProviderConfig, problems: &mut Vec<Pr
         }
         (Some(jwks), None) => {
             check_jwks(&format!("{path}.jwks"), jwks, problems);
-            if symmetric && jwks.uri.is_some() {
+            if symmetric && jwks.is_remote() {
                 problems.push(Problem::new(
                     format!("{path}.algorithms"),
                     "HMAC algorithms need a local secret (`hmac_secret`, or a `file`/`inline` JWKS), never a remote JWKS",
@@ -133,32 +135,48 @@ fn check_key_source(path: &str, provider: &ProviderConfig, problems: &mut Vec<Pr
 }
 
 fn check_jwks(path: &str, jwks: &JwksConfig, problems: &mut Vec<Problem>) {
-    let sources = usize::from(jwks.uri.is_some())
-        + usize::from(jwks.file.is_some())
-        + usize::from(jwks.inline.is_some());
-    if sources != 1 {
-        problems.push(Problem::new(path, "set exactly one of `uri`, `file` and `inline`"));
+    let locations =
+        [jwks.uri.is_some(), jwks.discovery.is_some(), jwks.file.is_some(), jwks.inline.is_some()];
+    if locations.iter().filter(|set| **set).count() != 1 {
+        problems.push(Problem::new(path, "set exactly one of `uri`, `discovery`, `file` and `inline`"));
     }
-    if let Some(uri) = &jwks.uri {
-        if let Err(message) = check_fetch_url(uri) {
-            problems.push(Problem::new(format!("{path}.uri"), message));
+    for (key, value) in [("uri", &jwks.uri), ("discovery", &jwks.discovery)] {
+        if let Some(url) = value {
+            if let Err(message) = check_fetch_url(url, jwks.allow_http) {
+                problems.push(Problem::new(format!("{path}.{key}"), message));
+            }
         }
     }
-    if jwks.refresh_interval.as_secs() < 1 {
-        problems.push(Problem::new(format!("{path}.refresh_interval"), "must be at least 1s"));
+    let at_least = |key: &str, value: Duration, min: Duration, problems: &mut Vec<Problem>| {
+        if value < min {
+            problems.push(Problem::new(
+                format!("{path}.{key}"),
+                format!("must be at least {}", humantime::format_duration(min)),
+            ));
+        }
+    };
+    at_least("refresh_interval", jwks.refresh_interval, Duration::from_secs(1), problems);
+    let min_refresh = jwks.effective_min_refresh_interval();
+    at_least("min_refresh_interval", min_refresh, Duration::from_secs(1), problems);
+    at_least("timeout", jwks.timeout, Duration::from_millis(1), problems);
+    at_least("max_stale", jwks.max_stale, jwks.refresh_interval, problems);
+    if min_refresh > jwks.refresh_interval {
+        problems
+            .push(Problem::new(format!("{path}.min_refresh_interval"), "must not exceed `refresh_interval`"));
     }
-    if jwks.timeout.is_zero() {
-        problems.push(Problem::new(format!("{path}.timeout"), "must be greater than zero"));
+    if !(1024..=64 * 1024 * 1024).contains(&jwks.max_bytes) {
+        problems.push(Problem::new(format!("{path}.max_bytes"), "must be between 1024 and 67108864"));
     }
 }
 
-/// Keys must travel over TLS, except to this host (sidecar IdPs, tests, demos).
-pub(crate) fn check_fetch_url(uri: &str) -> Result<(), String> {
+/// Keys must travel over TLS, except to this host (sidecar IdPs, tests, demos)
+/// or where the operator said `allow_http: true`.
+pub(crate) fn check_fetch_url(uri: &str, allow_http: bool) -> Result<(), String> {
     let url = reqwest::Url::parse(uri).map_err(|e| format!("not a valid URL: {e}"))?;
     match url.scheme() {
         "https" => Ok(()),
-        "http" if is_loopback(&url) => Ok(()),
-        "http" => Err("must use https (plain http is allowed only to loopback addresses)".to_owned()),
+        "http" if allow_http || is_loopback(&url) => Ok(()),
+        "http" => Err("must use https (plain http only to loopback, or with `allow_http: true`)".to_owned()),
         other => Err(format!("unsupported scheme `{other}`, use https")),
     }
 }

@@ -11,7 +11,8 @@ use super::alg::Algorithm;
 use super::jwk::{parse_jwks, DEFAULT_MAX_KEYS};
 use super::key::KeySet;
 use super::source::KeySource;
-use super::{log_skipped, SourceError};
+use super::{SkipLog, SourceError};
+use crate::telemetry::KeyMetrics;
 
 /// How often the file's modification time is checked; a `stat` is cheap.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -21,19 +22,24 @@ pub struct FileKeys {
     path: PathBuf,
     allowed: Vec<Algorithm>,
     keys: ArcSwap<KeySet>,
+    skip_log: SkipLog,
+    metrics: Arc<KeyMetrics>,
 }
 
 impl FileKeys {
     /// Reads the file now (a missing or broken file is a start-up error) and
     /// starts watching it.
-    pub fn start(provider: &str, path: PathBuf, allowed: Vec<Algorithm>) -> Result<Arc<Self>, SourceError> {
-        let keys = read(provider, &path, &allowed)?;
-        let source = Arc::new(Self {
-            provider: provider.to_owned(),
-            path,
-            allowed,
-            keys: ArcSwap::from_pointee(keys),
-        });
+    pub fn start(
+        provider: &str,
+        path: PathBuf,
+        allowed: Vec<Algorithm>,
+        metrics: Arc<KeyMetrics>,
+    ) -> Result<Arc<Self>, SourceError> {
+        let skip_log = SkipLog::default();
+        let keys = read(provider, &path, &allowed, &skip_log)?;
+        metrics.loaded(provider, keys.len());
+        let keys = ArcSwap::from_pointee(keys);
+        let source = Arc::new(Self { provider: provider.to_owned(), path, allowed, keys, skip_log, metrics });
         if tokio::runtime::Handle::try_current().is_ok() {
             tokio::spawn(watch(Arc::downgrade(&source)));
         }
@@ -41,10 +47,15 @@ impl FileKeys {
     }
 }
 
-fn read(provider: &str, path: &PathBuf, allowed: &[Algorithm]) -> Result<KeySet, SourceError> {
+fn read(
+    provider: &str,
+    path: &PathBuf,
+    allowed: &[Algorithm],
+    skip_log: &SkipLog,
+) -> Result<KeySet, SourceError> {
     let bytes = std::fs::read(path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
     let loaded = parse_jwks(&bytes, allowed, DEFAULT_MAX_KEYS)?;
-    log_skipped(provider, &loaded.skipped);
+    skip_log.log(provider, &loaded.skipped);
     Ok(loaded.set)
 }
 
@@ -63,8 +74,9 @@ async fn watch(source: Weak<FileKeys>) {
         if now.is_none() || now == last {
             continue;
         }
-        match read(&strong.provider, &strong.path, &strong.allowed) {
+        match read(&strong.provider, &strong.path, &strong.allowed, &strong.skip_log) {
             Ok(keys) => {
+                strong.metrics.loaded(&strong.provider, keys.len());
                 tracing::info!(provider = %strong.provider, keys = keys.len(), "JWKS file reloaded");
                 strong.keys.store(Arc::new(keys));
                 last = now;

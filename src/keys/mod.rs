@@ -2,6 +2,7 @@
 //! [`KeySource`] seam behind which fetching and caching happen. This is the
 //! only part of gatehouse that does network or file I/O for a decision.
 pub mod alg;
+pub mod fetch;
 pub mod file;
 pub mod jwk;
 pub mod key;
@@ -16,6 +17,7 @@ pub use key::{BadSignature, KeyError, KeyLookup, KeySet, VerifyingKey};
 pub use source::{BoxFuture, KeySource, StaticKeys};
 
 use crate::config::{ProviderConfig, SecretSource};
+use crate::telemetry::KeyMetrics;
 
 /// Why a provider's key source could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +36,10 @@ pub enum SourceError {
 
 /// Builds the key source a validated provider config describes. Remote and
 /// file sources start their background tasks (requires a Tokio runtime).
-pub fn build_source(provider: &ProviderConfig) -> Result<Arc<dyn KeySource>, SourceError> {
+pub fn build_source(
+    provider: &ProviderConfig,
+    metrics: &Arc<KeyMetrics>,
+) -> Result<Arc<dyn KeySource>, SourceError> {
     let allowed = provider.effective_algorithms();
     if let Some(secret) = &provider.hmac_secret {
         let key = VerifyingKey::hmac(None, &read_secret(secret)?, &allowed)?;
@@ -45,20 +50,33 @@ pub fn build_source(provider: &ProviderConfig) -> Result<Arc<dyn KeySource>, Sou
     };
     if let Some(inline) = &jwks.inline {
         let loaded = jwk::parse_jwks(inline.as_bytes(), &allowed, jwk::DEFAULT_MAX_KEYS)?;
-        log_skipped(&provider.name, &loaded.skipped);
+        SkipLog::default().log(&provider.name, &loaded.skipped);
+        metrics.loaded(&provider.name, loaded.set.len());
         return Ok(Arc::new(StaticKeys::new(loaded.set, "inline")));
     }
     if let Some(path) = &jwks.file {
-        return Ok(file::FileKeys::start(&provider.name, path.clone(), allowed)?);
+        return Ok(file::FileKeys::start(&provider.name, path.clone(), allowed, metrics.clone())?);
     }
+    let location = match (&jwks.uri, &jwks.discovery) {
+        (Some(uri), _) => remote::Location::Uri(uri.clone()),
+        (None, Some(url)) => {
+            remote::Location::Discovery { url: url.clone(), issuer: provider.issuer.clone() }
+        }
+        (None, None) => {
+            return Err(SourceError::Jwks(jwk::JwksError::Malformed("no key source configured".into())))
+        }
+    };
     let settings = remote::RemoteSettings {
         provider: provider.name.clone(),
-        url: jwks.uri.clone().unwrap_or_default(),
+        location,
         allowed,
         refresh_interval: jwks.refresh_interval,
-        timeout: jwks.timeout,
+        min_refresh_interval: jwks.effective_min_refresh_interval(),
+        max_stale: jwks.max_stale,
+        startup_timeout: jwks.startup_timeout,
     };
-    Ok(remote::RemoteKeys::start(settings)?)
+    let fetcher = fetch::Fetcher::new(jwks.timeout, jwks.max_bytes, jwks.allow_http)?;
+    Ok(Arc::new(remote::RemoteKeys::start(settings, fetcher, metrics.clone())))
 }
 
 fn read_secret(source: &SecretSource) -> Result<Vec<u8>, SourceError> {
@@ -76,9 +94,21 @@ fn read_secret(source: &SecretSource) -> Result<Vec<u8>, SourceError> {
     Ok(bytes)
 }
 
-/// Logs each skipped key with its reason (never key material).
-pub(crate) fn log_skipped(provider: &str, skipped: &[jwk::SkippedKey]) {
-    for key in skipped {
-        tracing::warn!(provider, kid = key.kid.as_deref().unwrap_or(""), reason = %key.reason, "JWKS key skipped");
+/// Logs each skipped key once per source with its reason (never key
+/// material), so a refresh every few minutes does not repeat the same warning.
+#[derive(Default)]
+pub(crate) struct SkipLog {
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl SkipLog {
+    pub(crate) fn log(&self, provider: &str, skipped: &[jwk::SkippedKey]) {
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for key in skipped {
+            let kid = key.kid.as_deref().unwrap_or("");
+            if seen.insert(format!("{kid}\u{0}{}", key.reason)) {
+                tracing::warn!(provider, kid, reason = %key.reason, "JWKS key skipped");
+            }
+        }
     }
 }

@@ -1,120 +1,223 @@
-//! A JWKS fetched over HTTP(S) and refreshed in the background. The Check
-//! path reads the last good key set through an atomic pointer and never waits
-//! on the network.
+//! A JWKS fetched over HTTP(S) (directly or via OIDC discovery), cached and
+//! refreshed off the request path.
+//!
+//! - The last good key set lives in a moka cache whose time-to-live is
+//!   `max_stale`: every successful fetch re-inserts it, so after `max_stale`
+//!   without one the keys are dropped and the provider denies with 503.
+//! - Every fetch, scheduled or caused by an unknown `kid`, goes through one
+//!   shared in-flight future: concurrent callers wait on the same request.
+//! - Unknown-`kid` fetches are rate-limited to one per `min_refresh_interval`,
+//!   so a flood of tokens with random `kid`s cannot hammer the IdP.
 
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
+use futures_util::future::{FutureExt, Shared};
+use rand::Rng;
+use tokio::time::Instant;
 
 use super::alg::Algorithm;
-use super::jwk::{parse_jwks, JwksError, DEFAULT_MAX_KEYS};
+use super::fetch::{FetchError, Fetcher};
+use super::jwk::{parse_jwks, DEFAULT_MAX_KEYS};
 use super::key::KeySet;
-use super::log_skipped;
-use super::source::KeySource;
+use super::source::{BoxFuture, KeySource};
+use super::SkipLog;
+use crate::telemetry::KeyMetrics;
 
-/// Largest JWKS body accepted.
-pub const DEFAULT_MAX_JWKS_BYTES: usize = 1024 * 1024;
-
-/// Why one fetch failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("request failed: {0}")]
-    Http(#[from] reqwest::Error),
-    #[error("unexpected HTTP status {0}")]
-    Status(u16),
-    #[error("response is larger than {0} bytes")]
-    TooLarge(usize),
-    #[error(transparent)]
-    Jwks(#[from] JwksError),
+/// Where the JWKS is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A JWKS URL.
+    Uri(String),
+    /// An issuer URL to run OIDC discovery against; `issuer` is what the
+    /// discovery document must claim to be.
+    Discovery { url: String, issuer: String },
 }
 
-/// Where and how to fetch.
+/// How one remote source behaves.
 #[derive(Debug, Clone)]
 pub struct RemoteSettings {
     pub provider: String,
-    pub url: String,
+    pub location: Location,
     pub allowed: Vec<Algorithm>,
     pub refresh_interval: Duration,
-    pub timeout: Duration,
+    pub min_refresh_interval: Duration,
+    pub max_stale: Duration,
+    pub startup_timeout: Duration,
 }
+
+type SharedFetch = Shared<BoxFuture<'static, bool>>;
 
 /// A remote JWKS key source.
 pub struct RemoteKeys {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     settings: RemoteSettings,
-    client: reqwest::Client,
-    keys: ArcSwapOption<KeySet>,
+    fetcher: Fetcher,
+    keys: moka::sync::Cache<(), Arc<KeySet>>,
+    /// `jwks_uri` from discovery, cleared after a failed fetch so the next
+    /// attempt discovers again (the IdP may have moved its keys).
+    discovered: Mutex<Option<String>>,
+    inflight: Mutex<Option<SharedFetch>>,
+    /// Start of the last fetch caused by an unknown `kid` (scheduled
+    /// refreshes do not count, so a rotation just after one is seen at once).
+    last_unknown_kid_fetch: Mutex<Option<Instant>>,
+    started: Instant,
+    loaded_once: AtomicBool,
+    skip_log: SkipLog,
+    metrics: Arc<KeyMetrics>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guarded data stays consistent even if a holder panicked: take it.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl RemoteKeys {
-    /// Creates the source and starts its refresh task, which stops when the
-    /// source is dropped (e.g. after a config reload removed the provider).
-    pub fn start(settings: RemoteSettings) -> Result<Arc<Self>, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(settings.timeout)
-            .timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        let source = Arc::new(Self { settings, client, keys: ArcSwapOption::empty() });
-        tokio::spawn(refresh_loop(Arc::downgrade(&source)));
-        Ok(source)
-    }
-
-    /// Fetches and parses the JWKS once; on success the new set replaces the old.
-    pub async fn refresh(&self) -> Result<usize, FetchError> {
-        let body = self.fetch_body().await?;
-        let loaded = parse_jwks(&body, &self.settings.allowed, DEFAULT_MAX_KEYS)?;
-        log_skipped(&self.settings.provider, &loaded.skipped);
-        let count = loaded.set.len();
-        self.keys.store(Some(Arc::new(loaded.set)));
-        Ok(count)
-    }
-
-    async fn fetch_body(&self) -> Result<Vec<u8>, FetchError> {
-        let mut response =
-            self.client.get(&self.settings.url).header("accept", "application/json").send().await?;
-        if !response.status().is_success() {
-            return Err(FetchError::Status(response.status().as_u16()));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            if body.len() + chunk.len() > DEFAULT_MAX_JWKS_BYTES {
-                return Err(FetchError::TooLarge(DEFAULT_MAX_JWKS_BYTES));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+    /// Creates the source and starts its refresh task (the first fetch runs
+    /// at once). The task stops when the source is dropped.
+    pub fn start(settings: RemoteSettings, fetcher: Fetcher, metrics: Arc<KeyMetrics>) -> Self {
+        let keys = moka::sync::Cache::builder().max_capacity(1).time_to_live(settings.max_stale).build();
+        let inner = Arc::new(Inner {
+            settings,
+            fetcher,
+            keys,
+            discovered: Mutex::new(None),
+            inflight: Mutex::new(None),
+            last_unknown_kid_fetch: Mutex::new(None),
+            started: Instant::now(),
+            loaded_once: AtomicBool::new(false),
+            skip_log: SkipLog::default(),
+            metrics,
+        });
+        tokio::spawn(refresh_loop(Arc::downgrade(&inner)));
+        Self { inner }
     }
 }
 
-/// Fetch now, then every `refresh_interval`; after a failure retry sooner,
-/// backing off from 1s up to the interval. The last good set stays in use.
-async fn refresh_loop(source: Weak<RemoteKeys>) {
-    let mut backoff = Duration::from_secs(1);
-    loop {
-        let Some(strong) = source.upgrade() else { return };
-        let interval = strong.settings.refresh_interval;
-        let wait = match strong.refresh().await {
-            Ok(count) => {
-                tracing::info!(provider = %strong.settings.provider, keys = count, "JWKS loaded");
-                backoff = Duration::from_secs(1);
-                interval
+impl Inner {
+    /// Joins the fetch in flight, or starts one.
+    fn fetch_shared(self: &Arc<Self>) -> SharedFetch {
+        let mut inflight = lock(&self.inflight);
+        if let Some(fetch) = inflight.as_ref() {
+            return fetch.clone();
+        }
+        let inner = self.clone();
+        let fetch: BoxFuture<'static, bool> = Box::pin(async move {
+            let ok = inner.fetch_once().await;
+            *lock(&inner.inflight) = None;
+            ok
+        });
+        let fetch = fetch.shared();
+        *inflight = Some(fetch.clone());
+        fetch
+    }
+
+    /// One fetch: resolve the URL, download, parse, and on success replace the
+    /// cached key set. A failure leaves the last good set in place.
+    async fn fetch_once(&self) -> bool {
+        let provider = self.settings.provider.as_str();
+        match self.download().await {
+            Ok(keys) => {
+                let count = keys.len();
+                self.keys.insert((), Arc::new(keys));
+                self.loaded_once.store(true, Ordering::Release);
+                self.metrics.fetched(provider, "success");
+                self.metrics.loaded(provider, count);
+                tracing::debug!(provider, keys = count, "JWKS refreshed");
+                true
             }
             Err(error) => {
-                tracing::warn!(provider = %strong.settings.provider, %error, "JWKS fetch failed, keeping the last good keys");
-                let wait = backoff.min(interval);
-                backoff = (backoff * 2).min(interval);
-                wait
+                *lock(&self.discovered) = None;
+                self.metrics.fetched(provider, error.outcome());
+                tracing::warn!(provider, %error, "JWKS fetch failed; keeping the last good keys");
+                false
+            }
+        }
+    }
+
+    async fn download(&self) -> Result<KeySet, FetchError> {
+        let url = match &self.settings.location {
+            Location::Uri(url) => url.clone(),
+            Location::Discovery { url, issuer } => {
+                let cached = lock(&self.discovered).clone();
+                match cached {
+                    Some(jwks_uri) => jwks_uri,
+                    None => {
+                        let jwks_uri = self.fetcher.discover(url, issuer).await?;
+                        *lock(&self.discovered) = Some(jwks_uri.clone());
+                        jwks_uri
+                    }
+                }
             }
         };
-        drop(strong);
+        let body = self.fetcher.get(&url).await?;
+        let loaded = parse_jwks(&body, &self.settings.allowed, DEFAULT_MAX_KEYS)?;
+        self.skip_log.log(&self.settings.provider, &loaded.skipped);
+        Ok(loaded.set)
+    }
+
+    /// Joins the fetch in flight, or starts one if the unknown-`kid` rate
+    /// limit allows; `None` when it does not.
+    fn fetch_for_unknown_kid(self: &Arc<Self>) -> Option<SharedFetch> {
+        if let Some(fetch) = lock(&self.inflight).clone() {
+            return Some(fetch);
+        }
+        {
+            let mut last = lock(&self.last_unknown_kid_fetch);
+            if last.is_some_and(|at| at.elapsed() < self.settings.min_refresh_interval) {
+                return None;
+            }
+            *last = Some(Instant::now());
+        }
+        Some(self.fetch_shared())
+    }
+}
+
+/// Fetch, then wait `refresh_interval` ±10% after a success, or back off
+/// exponentially (1s doubling, capped at `refresh_interval`) after a failure.
+async fn refresh_loop(source: Weak<Inner>) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let Some(inner) = source.upgrade() else { return };
+        let interval = inner.settings.refresh_interval;
+        let fetch = inner.fetch_shared();
+        drop(inner);
+        let wait = if fetch.await {
+            backoff = Duration::from_secs(1);
+            jittered(interval)
+        } else {
+            let wait = backoff.min(interval);
+            backoff = (backoff * 2).min(interval);
+            wait
+        };
         tokio::time::sleep(wait).await;
     }
 }
 
+/// Spreads refreshes of many replicas so they do not hit the IdP in step.
+fn jittered(interval: Duration) -> Duration {
+    interval.mul_f64(rand::rng().random_range(0.9..=1.1))
+}
+
 impl KeySource for RemoteKeys {
     fn current(&self) -> Option<Arc<KeySet>> {
-        self.keys.load_full()
+        self.inner.keys.get(&())
+    }
+
+    fn refresh_for_unknown_kid(&self) -> BoxFuture<'_, bool> {
+        match self.inner.fetch_for_unknown_kid() {
+            Some(fetch) => Box::pin(fetch),
+            None => Box::pin(std::future::ready(false)),
+        }
+    }
+
+    fn awaiting_first_keys(&self) -> bool {
+        !self.inner.loaded_once.load(Ordering::Acquire)
+            && self.inner.started.elapsed() < self.inner.settings.startup_timeout
     }
 
     fn kind(&self) -> &'static str {

@@ -24,6 +24,12 @@ pub trait KeySource: Send + Sync + 'static {
         Box::pin(std::future::ready(false))
     }
 
+    /// True while a source that loads asynchronously has not loaded its first
+    /// key set and its start-up window has not passed: `/readyz` waits for it.
+    fn awaiting_first_keys(&self) -> bool {
+        false
+    }
+
     /// Short name of the kind of source, for logs (`inline`, `file`, `remote`).
     fn kind(&self) -> &'static str;
 }

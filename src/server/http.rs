@@ -1,6 +1,7 @@
 //! Operations endpoints on `server.http_addr`: `/healthz` (the process is
-//! alive), `/readyz` (config loaded, every provider has keys, not shutting
-//! down; the JSON body names what is not ready) and `/metrics` (Prometheus).
+//! alive), `/readyz` (no provider still waiting for its first keys within its
+//! `startup_timeout`, not shutting down; the JSON body names providers that
+//! are starting or have no keys) and `/metrics` (Prometheus).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -33,14 +34,21 @@ pub fn router(state: OpsState) -> Router {
 
 async fn readyz(State(state): State<OpsState>) -> Response {
     let policy = state.authorizer.policy();
-    let waiting: Vec<&str> =
-        policy.providers.iter().filter(|p| p.keys.current().is_none()).map(|p| &*p.name).collect();
+    let names = |keep: fn(&dyn crate::keys::KeySource) -> bool| -> Vec<&str> {
+        policy.providers.iter().filter(|p| keep(p.keys.as_ref())).map(|p| &*p.name).collect()
+    };
+    let without_keys = names(|keys| keys.current().is_none());
+    // Only a provider still inside its start-up window holds readiness back:
+    // one broken IdP must not take down routes that do not need it (its own
+    // routes deny with 503 meanwhile).
+    let starting = names(|keys| keys.awaiting_first_keys());
     let shutting_down = state.shutting_down.load(Ordering::Acquire);
-    let ready = waiting.is_empty() && !shutting_down;
+    let ready = starting.is_empty() && !shutting_down;
     let body = serde_json::json!({
         "ready": ready,
         "shutting_down": shutting_down,
-        "providers_without_keys": waiting,
+        "providers_starting": starting,
+        "providers_without_keys": without_keys,
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
