@@ -102,13 +102,33 @@ pub(crate) struct SkipLog {
 }
 
 impl SkipLog {
-    pub(crate) fn log(&self, provider: &str, skipped: &[jwk::SkippedKey]) {
+    /// Logs the skipped keys not logged before; returns how many were new.
+    pub(crate) fn log(&self, provider: &str, skipped: &[jwk::SkippedKey]) -> usize {
         let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut new = 0;
         for key in skipped {
             let kid = key.kid.as_deref().unwrap_or("");
             if seen.insert(format!("{kid}\u{0}{}", key.reason)) {
                 tracing::warn!(provider, kid, reason = %key.reason, "JWKS key skipped");
+                new += 1;
             }
         }
+        new
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_skipped_key_is_logged_once() {
+        let log = SkipLog::default();
+        let doc = br#"{"keys":[{"kid":"a","kty":"RSA","use":"enc"},{"kid":"b","kty":"foo"}]}"#;
+        let skipped = jwk::parse_jwks(doc, &[Algorithm::RS256], 10).unwrap().skipped;
+        assert_eq!(log.log("corp", &skipped), 2);
+        assert_eq!(log.log("corp", &skipped), 0, "a refresh with the same keys logs nothing");
+        let other = jwk::parse_jwks(br#"{"keys":[{"kid":"c","kty":"foo"}]}"#, &[Algorithm::RS256], 10).unwrap();
+        assert_eq!(log.log("corp", &other.skipped), 1);
     }
 }
