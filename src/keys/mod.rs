@@ -128,7 +128,8 @@ mod tests {
         let skipped = jwk::parse_jwks(doc, &[Algorithm::RS256], 10).unwrap().skipped;
         assert_eq!(log.log("corp", &skipped), 2);
         assert_eq!(log.log("corp", &skipped), 0, "a refresh with the same keys logs nothing");
-        let other = jwk::parse_jwks(br#"{"keys":[{"kid":"c","kty":"foo"}]}"#, &[Algorithm::RS256], 10).unwrap();
+        let other =
+            jwk::parse_jwks(br#"{"keys":[{"kid":"c","kty":"foo"}]}"#, &[Algorithm::RS256], 10).unwrap();
         assert_eq!(log.log("corp", &other.skipped), 1);
     }
 }

@@ -102,9 +102,33 @@ impl Inner {
     /// Joins the fetch in flight, or starts one.
     fn fetch_shared(self: &Arc<Self>) -> SharedFetch {
         let mut inflight = lock(&self.inflight);
-        if let Some(fetch) = inflight.as_ref() {
-            return fetch.clone();
+        match inflight.as_ref() {
+            Some(fetch) => fetch.clone(),
+            None => self.start_fetch(&mut inflight),
         }
+    }
+
+    /// Joins the fetch in flight, or starts one if the unknown-`kid` rate
+    /// limit allows; `None` when it does not. The in-flight slot stays locked
+    /// throughout, so two callers can never both miss a fetch one of them starts.
+    fn fetch_for_unknown_kid(self: &Arc<Self>) -> Option<SharedFetch> {
+        let mut inflight = lock(&self.inflight);
+        if let Some(fetch) = inflight.as_ref() {
+            return Some(fetch.clone());
+        }
+        {
+            let mut last = lock(&self.last_unknown_kid_fetch);
+            if last.is_some_and(|at| at.elapsed() < self.settings.min_refresh_interval) {
+                return None;
+            }
+            *last = Some(Instant::now());
+        }
+        Some(self.start_fetch(&mut inflight))
+    }
+
+    /// Starts a fetch and parks it in the (locked) in-flight slot; the fetch
+    /// empties the slot when it ends.
+    fn start_fetch(self: &Arc<Self>, slot: &mut Option<SharedFetch>) -> SharedFetch {
         let inner = self.clone();
         let fetch: BoxFuture<'static, bool> = Box::pin(async move {
             let ok = inner.fetch_once().await;
@@ -112,7 +136,7 @@ impl Inner {
             ok
         });
         let fetch = fetch.shared();
-        *inflight = Some(fetch.clone());
+        *slot = Some(fetch.clone());
         fetch
     }
 
@@ -158,22 +182,6 @@ impl Inner {
         let loaded = parse_jwks(&body, &self.settings.allowed, DEFAULT_MAX_KEYS)?;
         self.skip_log.log(&self.settings.provider, &loaded.skipped);
         Ok(loaded.set)
-    }
-
-    /// Joins the fetch in flight, or starts one if the unknown-`kid` rate
-    /// limit allows; `None` when it does not.
-    fn fetch_for_unknown_kid(self: &Arc<Self>) -> Option<SharedFetch> {
-        if let Some(fetch) = lock(&self.inflight).clone() {
-            return Some(fetch);
-        }
-        {
-            let mut last = lock(&self.last_unknown_kid_fetch);
-            if last.is_some_and(|at| at.elapsed() < self.settings.min_refresh_interval) {
-                return None;
-            }
-            *last = Some(Instant::now());
-        }
-        Some(self.fetch_shared())
     }
 }
 
