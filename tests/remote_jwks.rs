@@ -4,16 +4,9 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use common::idp::{Idp, Mode};
 use common::*;
 use gatehouse::dev::{jwks_json, now_unix, SigningKey};
 use gatehouse::keys::Algorithm;
@@ -21,87 +14,6 @@ use gatehouse::server::proto::envoy::service::auth::v3::CheckResponse;
 use serde_json::json;
 
 const ISSUER: &str = "https://idp.test";
-
-/// What the fake IdP answers on `/jwks.json`.
-#[derive(Clone)]
-enum Mode {
-    /// 200 with this JWKS document.
-    Serve(String),
-    /// 500.
-    Fail,
-    /// 200 with this body and content type (not a JWKS).
-    Raw(&'static str, String),
-}
-
-struct IdpState {
-    mode: Mutex<Mode>,
-    requests: AtomicUsize,
-}
-
-/// A tiny JWKS server on 127.0.0.1:0 whose answers the test switches at will.
-struct Idp {
-    addr: SocketAddr,
-    state: Arc<IdpState>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Idp {
-    async fn start(mode: Mode) -> Idp {
-        let state = Arc::new(IdpState { mode: Mutex::new(mode), requests: AtomicUsize::new(0) });
-        let router = Router::new().route("/jwks.json", get(jwks_handler)).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind idp");
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("idp server");
-        });
-        Idp { addr, state, task }
-    }
-
-    fn uri(&self) -> String {
-        format!("http://{}/jwks.json", self.addr)
-    }
-
-    fn set(&self, mode: Mode) {
-        *self.state.mode.lock().unwrap() = mode;
-    }
-
-    fn requests(&self) -> usize {
-        self.state.requests.load(Ordering::SeqCst)
-    }
-
-    /// Polls until the IdP has been asked at least `n` times.
-    async fn wait_for_requests(&self, n: usize, within: Duration) {
-        let deadline = Instant::now() + within;
-        while self.requests() < n {
-            assert!(
-                Instant::now() < deadline,
-                "the IdP got {} JWKS requests within {within:?}, expected at least {n}",
-                self.requests()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn jwks_handler(State(state): State<Arc<IdpState>>) -> Response {
-    state.requests.fetch_add(1, Ordering::SeqCst);
-    let mode = state.mode.lock().unwrap().clone();
-    match mode {
-        Mode::Serve(body) => {
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-        }
-        Mode::Fail => (StatusCode::INTERNAL_SERVER_ERROR, "idp is down").into_response(),
-        Mode::Raw(content_type, body) => {
-            (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
-        }
-    }
-}
 
 fn config(jwks_uri: &str, refresh_interval: Option<&str>) -> String {
     let refresh = refresh_interval.map(|r| format!(", refresh_interval: {r}")).unwrap_or_default();

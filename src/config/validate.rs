@@ -11,6 +11,8 @@ use crate::keys::Algorithm;
 
 /// Longest `clock_skew` accepted: beyond this, expiry would barely mean anything.
 const MAX_CLOCK_SKEW_SECS: u64 = 3600;
+/// Upper bound of `jwks.max_stale` ("forever" in practice; the cache cannot hold longer).
+const MAX_STALE_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 const TOKEN_BYTES_RANGE: std::ops::RangeInclusive<usize> = 256..=1024 * 1024;
 
 /// Headers gatehouse must never set or strip on the upstream request: routing,
@@ -160,6 +162,9 @@ fn check_jwks(path: &str, jwks: &JwksConfig, problems: &mut Vec<Problem>) {
     at_least("min_refresh_interval", min_refresh, Duration::from_secs(1), problems);
     at_least("timeout", jwks.timeout, Duration::from_millis(1), problems);
     at_least("max_stale", jwks.max_stale, jwks.refresh_interval, problems);
+    if jwks.max_stale > MAX_STALE_LIMIT {
+        problems.push(Problem::new(format!("{path}.max_stale"), "must be at most 100y"));
+    }
     if min_refresh > jwks.refresh_interval {
         problems
             .push(Problem::new(format!("{path}.min_refresh_interval"), "must not exceed `refresh_interval`"));

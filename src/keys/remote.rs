@@ -127,14 +127,16 @@ impl Inner {
     }
 
     /// Starts a fetch and parks it in the (locked) in-flight slot; the fetch
-    /// empties the slot when it ends.
+    /// empties the slot when it ends. It runs as its own task: a Check that
+    /// started it and is then cancelled (Envoy's timeout) must not stall it
+    /// for everyone joined to it.
     fn start_fetch(self: &Arc<Self>, slot: &mut Option<SharedFetch>) -> SharedFetch {
         let inner = self.clone();
-        let fetch: BoxFuture<'static, bool> = Box::pin(async move {
-            let ok = inner.fetch_once().await;
-            *lock(&inner.inflight) = None;
-            ok
+        let task = tokio::spawn(async move {
+            let _clear = ClearOnDrop(&inner.inflight);
+            inner.fetch_once().await
         });
+        let fetch: BoxFuture<'static, bool> = Box::pin(async move { task.await.unwrap_or(false) });
         let fetch = fetch.shared();
         *slot = Some(fetch.clone());
         fetch
@@ -182,6 +184,15 @@ impl Inner {
         let loaded = parse_jwks(&body, &self.settings.allowed, DEFAULT_MAX_KEYS)?;
         self.skip_log.log(&self.settings.provider, &loaded.skipped);
         Ok(loaded.set)
+    }
+}
+
+/// Empties the in-flight slot when the fetch task ends, even by panic.
+struct ClearOnDrop<'a>(&'a Mutex<Option<SharedFetch>>);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        *lock(self.0) = None;
     }
 }
 

@@ -1,0 +1,574 @@
+//! The remote JWKS cache against a fake IdP: key rotation, concurrent and
+//! flooding unknown `kid`s, outages shorter and longer than `max_stale`, a
+//! hung IdP, oversized bodies, OIDC discovery, key metrics and the start-up
+//! readiness window. Every wait polls against a deadline.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::idp::{Discovery, Idp, Mode};
+use common::*;
+use gatehouse::dev::{jwks_json, now_unix, SigningKey};
+use gatehouse::keys::Algorithm;
+use gatehouse::server::proto::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use gatehouse::server::proto::envoy::service::auth::v3::CheckResponse;
+use serde_json::{json, Value};
+use tokio::task::JoinSet;
+use tonic::transport::Channel;
+
+const ISSUER: &str = "https://idp.test";
+
+/// One provider `corp` whose `jwks` mapping is `{ <jwks> }`.
+fn config(jwks: &str) -> String {
+    format!(
+        r#"
+providers:
+  - name: corp
+    issuer: {ISSUER}
+    audiences: [orders-api]
+    algorithms: [ES256]
+    jwks: {{ {jwks} }}
+    claims_to_headers:
+      - {{ claim: sub, header: x-user-id }}
+rules:
+  - match: {{ path_prefix: /api }}
+    require: {{ providers: [corp] }}
+"#
+    )
+}
+
+fn key(kid: &str) -> SigningKey {
+    SigningKey::generate(Algorithm::ES256, kid).unwrap()
+}
+
+/// A key whose `kid` the IdP has never published.
+fn random_key() -> SigningKey {
+    key(&format!("random-{:016x}", rand::random::<u64>()))
+}
+
+fn token(key: &SigningKey) -> String {
+    key.mint(&json!({
+        "iss": ISSUER,
+        "aud": "orders-api",
+        "sub": "alice",
+        "iat": now_unix(),
+        "exp": now_unix() + 300,
+    }))
+    .unwrap()
+}
+
+fn jwks(keys: &[&SigningKey]) -> String {
+    jwks_json(keys)
+}
+
+async fn check_with(client: &mut AuthorizationClient<Channel>, token: &str) -> CheckResponse {
+    let auth = format!("Bearer {token}");
+    client
+        .check(request("GET", "/api/orders", &[("authorization", &auth)]))
+        .await
+        .expect("Check must never fail at the RPC level")
+        .into_inner()
+}
+
+async fn check_token(gatehouse: &mut Gatehouse, token: &str) -> CheckResponse {
+    check_with(&mut gatehouse.client, token).await
+}
+
+fn assert_allowed(response: &CheckResponse) {
+    let allowed = ok(response);
+    assert_eq!(header(&allowed.headers, "x-user-id"), Some("alice"), "{allowed:?}");
+}
+
+/// 401 / UNAUTHENTICATED because no loaded key has the token's `kid`.
+fn assert_unknown_kid(response: &CheckResponse) {
+    let (status, code, deny) = denied(response);
+    assert_eq!((status, code), (401, 16), "{response:?}");
+    let body: Value = serde_json::from_str(&deny.body).unwrap();
+    assert_eq!(body["error"], "invalid_token", "{body}");
+    assert_eq!(body["error_description"], "no key matches the token's key id", "{body}");
+}
+
+/// 503 / UNAVAILABLE because the provider has no keys.
+fn assert_unavailable(response: &CheckResponse) {
+    let (status, code, deny) = denied(response);
+    assert_eq!((status, code), (503, 14), "{response:?}");
+    let body: Value = serde_json::from_str(&deny.body).unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+}
+
+async fn readyz(gatehouse: &Gatehouse) -> (u16, Value) {
+    let (status, body) = gatehouse.http_get("/readyz").await;
+    (status, serde_json::from_str(&body).expect("/readyz body is JSON"))
+}
+
+/// Polls `/readyz` every 20 ms until it is 200, failing with the last body.
+async fn wait_ready(gatehouse: &Gatehouse, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, body) = readyz(gatehouse).await;
+        if status == 200 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "/readyz not 200 within {within:?}: last answer {status} {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The value of one series (`name{labels}` exactly as exposed) in /metrics.
+async fn metric(gatehouse: &Gatehouse, series: &str) -> Option<f64> {
+    let (status, text) = gatehouse.http_get("/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    metric_in(&text, series)
+}
+
+fn metric_in(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.trim().parse().unwrap_or_else(|_| panic!("bad value for {series}: {value}")))
+}
+
+fn fetches(outcome: &str) -> String {
+    format!(r#"gatehouse_jwks_fetch_total{{provider="corp",outcome="{outcome}"}}"#)
+}
+
+/// Polls /metrics until `series` is at least `n`; returns its value.
+async fn wait_metric(gatehouse: &Gatehouse, series: &str, n: f64, within: Duration) -> f64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let value = metric(gatehouse, series).await.unwrap_or(0.0);
+        if value >= n {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{series} is {value} after {within:?}, expected at least {n}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every fetch outcome of `corp` other than `except` that /metrics reports.
+async fn other_outcomes(gatehouse: &Gatehouse, except: &str) -> Vec<String> {
+    let (_, text) = gatehouse.http_get("/metrics").await;
+    text.lines()
+        .filter(|line| line.starts_with(r#"gatehouse_jwks_fetch_total{provider="corp""#))
+        .filter(|line| !line.contains(&format!(r#"outcome="{except}""#)))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn rotation_costs_exactly_one_extra_fetch() {
+    let old = key("old");
+    let new = key("new");
+    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let mut gatehouse =
+        Gatehouse::start(&config(&format!(r#"uri: "{}", refresh_interval: 5m"#, idp.uri()))).await;
+    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    assert_eq!(idp.requests(), 1, "one fetch at start");
+
+    idp.set(Mode::Serve(jwks(&[&old, &new])));
+    assert_allowed(&check_token(&mut gatehouse, &token(&new)).await);
+    assert_eq!(idp.requests(), 2, "the unknown kid costs exactly one fetch");
+
+    for _ in 0..20 {
+        assert_allowed(&check_token(&mut gatehouse, &token(&new)).await);
+        assert_allowed(&check_token(&mut gatehouse, &token(&old)).await);
+    }
+    assert_eq!(idp.requests(), 2, "known kids never fetch");
+    gatehouse.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_unknown_kid_checks_cause_one_fetch() {
+    let old = key("old");
+    let new = key("new");
+    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    idp.set_delay(Duration::from_millis(300));
+    let gatehouse = Gatehouse::start(&config(&format!(r#"uri: "{}""#, idp.uri()))).await;
+    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    assert_eq!(idp.requests(), 1);
+
+    idp.set(Mode::Serve(jwks(&[&old, &new])));
+    let token = token(&new);
+    let started = Instant::now();
+    let mut checks = JoinSet::new();
+    for _ in 0..1000 {
+        let mut client = gatehouse.client.clone();
+        let token = token.clone();
+        checks.spawn(async move { check_with(&mut client, &token).await });
+    }
+    let mut allowed = 0;
+    while let Some(response) = checks.join_next().await {
+        assert_allowed(&response.expect("check task"));
+        allowed += 1;
+    }
+    eprintln!("1000 concurrent unknown-kid Checks took {:?}", started.elapsed());
+    assert_eq!(allowed, 1000);
+    assert_eq!(idp.requests(), 2, "all 1000 Checks shared one fetch");
+    gatehouse.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_kid_flood_is_rate_limited() {
+    let old = key("old");
+    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let mut gatehouse =
+        Gatehouse::start(&config(&format!(r#"uri: "{}", min_refresh_interval: 1s"#, idp.uri()))).await;
+    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    let valid = token(&old);
+    // Minted up front so the flood is Checks, not key generation.
+    let flood: Vec<String> = (0..200).map(|_| token(&random_key())).collect();
+
+    let before = idp.requests();
+    let started = Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        let mut burst = JoinSet::new();
+        for token in flood.iter().skip(sent % flood.len()).take(25) {
+            let (mut client, token) = (gatehouse.client.clone(), token.clone());
+            burst.spawn(async move { check_with(&mut client, &token).await });
+        }
+        // The real token keeps passing in the middle of the flood.
+        assert_allowed(&check_token(&mut gatehouse, &valid).await);
+        while let Some(response) = burst.join_next().await {
+            assert_unknown_kid(&response.expect("check task"));
+            sent += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    let made = idp.requests() - before;
+    let bound = elapsed.as_secs_f64().ceil() as usize + 1;
+    eprintln!("flood: {sent} random-kid Checks in {elapsed:?} caused {made} JWKS fetches (bound {bound})");
+    assert!(made <= bound, "{made} fetches in {elapsed:?}: the unknown-kid rate limit is 1/s");
+    assert!(made >= 2, "the flood outlasted min_refresh_interval, so it may refetch: {made} fetches");
+    assert_allowed(&check_token(&mut gatehouse, &valid).await);
+    gatehouse.stop().await;
+}
+
+#[tokio::test]
+async fn cached_keys_outlive_many_failed_refreshes_then_recover() {
+    let old = key("old");
+    let new = key("new");
+    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let config = config(&format!(r#"uri: "{}", refresh_interval: 1s, max_stale: 1h"#, idp.uri()));
+    let mut gatehouse = Gatehouse::start(&config).await;
+    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    let valid = token(&old);
+    assert_allowed(&check_token(&mut gatehouse, &valid).await);
+
+    // The IdP fails until three refreshes have been refused; the token
+    // passes all along.
+    idp.set(Mode::Fail);
+    let outage = Instant::now();
+    let mut checks = 0;
+    loop {
+        assert_allowed(&check_token(&mut gatehouse, &valid).await);
+        checks += 1;
+        if metric(&gatehouse, &fetches("bad_status")).await.unwrap_or(0.0) >= 3.0 {
+            break;
+        }
+        assert!(outage.elapsed() < Duration::from_secs(7), "three failed refreshes took too long");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let failed = metric(&gatehouse, &fetches("bad_status")).await.unwrap();
+    eprintln!("{failed} failed refreshes in {:?}; {checks} Checks allowed meanwhile", outage.elapsed());
+    let (status, body) = readyz(&gatehouse).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["providers_without_keys"], json!([]), "{body}");
+
+    // The IdP comes back: a later refresh succeeds.
+    let successes = metric(&gatehouse, &fetches("success")).await.unwrap();
+    idp.set(Mode::Serve(jwks(&[&old])));
+    wait_metric(&gatehouse, &fetches("success"), successes + 1.0, Duration::from_secs(5)).await;
+    assert_allowed(&check_token(&mut gatehouse, &valid).await);
+
+    // A key published now (just after a refresh, so no scheduled fetch is
+    // in flight) is picked up by the unknown-kid path.
+    idp.set(Mode::Serve(jwks(&[&old, &new])));
+    assert_allowed(&check_token(&mut gatehouse, &token(&new)).await);
+    gatehouse.stop().await;
+}
+
+#[tokio::test]
+async fn keys_are_dropped_after_max_stale() {
+    let old = key("old");
+    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let config = config(&format!(r#"uri: "{}", refresh_interval: 1s, max_stale: 2s"#, idp.uri()));
+    let mut gatehouse = Gatehouse::start(&config).await;
+    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    let valid = token(&old);
+
+    // Fail right after a successful refresh, so the last good load is "now".
+    let successes = metric(&gatehouse, &fetches("success")).await.unwrap();
+    wait_metric(&gatehouse, &fetches("success"), successes + 1.0, Duration::from_secs(3)).await;
+    idp.set(Mode::Fail);
+    let outage = Instant::now();
+    let mut allowed = 0;
+    loop {
+        let response = check_token(&mut gatehouse, &valid).await;
+        if response.status.as_ref().is_some_and(|s| s.code == 0) {
+            assert_allowed(&response);
+            allowed += 1;
+        } else {
+            assert_unavailable(&response);
+            break;
+        }
+        assert!(
+            outage.elapsed() < Duration::from_secs(4),
+            "keys still served {:?} into the outage",
+            outage.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let dropped_after = outage.elapsed();
+    eprintln!("keys dropped {dropped_after:?} into the outage ({allowed} Checks allowed before)");
+    assert!(dropped_after >= Duration::from_millis(1500), "keys dropped before max_stale: {dropped_after:?}");
+
+    let (_, body) = readyz(&gatehouse).await;
+    assert_eq!(body["providers_without_keys"], json!(["corp"]), "{body}");
+    assert_eq!(body["providers_starting"], json!([]), "{body}");
+    assert_unavailable(&check_token(&mut gatehouse, &valid).await);
+    gatehouse.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_idp_does_not_slow_cached_checks() {
+    let old = key("old");
+    let new = key("new");
+    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let mut gatehouse = Gatehouse::start(&config(&format!(r#"uri: "{}", timeout: 3s"#, idp.uri()))).await;
+    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    let valid = token(&old);
+    assert_allowed(&check_token(&mut gatehouse, &valid).await);
+
+    idp.set(Mode::Hang);
+    let mut client = gatehouse.client.clone();
+    let unknown = token(&new);
+    let background = tokio::spawn(async move {
+        let started = Instant::now();
+        let response = check_with(&mut client, &unknown).await;
+        (response, started.elapsed())
+    });
+    // The unknown-kid fetch has reached the IdP and hangs there.
+    idp.wait_for_requests(2, Duration::from_secs(2)).await;
+
+    let mut latencies = Vec::with_capacity(200);
+    for _ in 0..200 {
+        let started = Instant::now();
+        let response = check_token(&mut gatehouse, &valid).await;
+        let latency = started.elapsed();
+        assert_allowed(&response);
+        assert!(latency < Duration::from_millis(500), "a cached Check took {latency:?}");
+        latencies.push(latency);
+    }
+    assert!(!background.is_finished(), "the fetch of the hung IdP ended before 200 cached Checks");
+    latencies.sort();
+    eprintln!(
+        "200 cached Checks during a hung fetch: p50 {:?}, p99 {:?}, max {:?}",
+        latencies[100], latencies[197], latencies[199]
+    );
+
+    let (response, waited) = background.await.expect("background check");
+    eprintln!("unknown-kid Check waited {waited:?} for the hung fetch");
+    assert_unknown_kid(&response);
+    assert!(
+        waited >= Duration::from_millis(2500) && waited < Duration::from_secs(6),
+        "the unknown-kid Check should end after about the 3s fetch timeout, took {waited:?}"
+    );
+    assert_eq!(metric(&gatehouse, &fetches("timeout")).await, Some(1.0));
+    let (status, body) = readyz(&gatehouse).await;
+    assert_eq!(status, 200, "{body}");
+    gatehouse.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_jwks_is_a_failed_fetch() {
+    let old = key("old");
+    let idp = Idp::start(Mode::Huge).await;
+    let config = config(&format!(r#"uri: "{}", max_bytes: 4096, refresh_interval: 1s"#, idp.uri()));
+    let mut gatehouse = Gatehouse::start(&config).await;
+
+    wait_metric(&gatehouse, &fetches("too_large"), 1.0, Duration::from_secs(5)).await;
+    let (status, body) = readyz(&gatehouse).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["providers_without_keys"], json!(["corp"]), "{body}");
+    assert_unavailable(&check_token(&mut gatehouse, &token(&old)).await);
+
+    // The same body streamed without content-length is cut off the same way.
+    idp.set(Mode::HugeChunked);
+    let seen = idp.requests();
+    // Request seen+1 is chunked; it has been answered once seen+2 arrives.
+    idp.wait_for_requests(seen + 2, Duration::from_secs(5)).await;
+    let too_large =
+        wait_metric(&gatehouse, &fetches("too_large"), (seen + 1) as f64, Duration::from_secs(2)).await;
+    assert_eq!(other_outcomes(&gatehouse, "too_large").await, Vec::<String>::new());
+    eprintln!("{too_large} fetches refused as too large");
+    assert_unavailable(&check_token(&mut gatehouse, &token(&old)).await);
+    assert_eq!(readyz(&gatehouse).await.0, 503);
+    gatehouse.stop().await;
+}
+
+#[tokio::test]
+async fn discovery_happy_path() {
+    let old = key("old");
+    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    idp.set_discovery(Discovery::Document { issuer: ISSUER.into(), jwks_uri: idp.uri() });
+    let mut gatehouse = Gatehouse::start(&config(&format!(r#"discovery: "{}""#, idp.base_url()))).await;
+    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+
+    assert_allowed(&check_token(&mut gatehouse, &token(&old)).await);
+    assert!(idp.discovery_requests() >= 1, "discovery was never requested");
+    assert!(idp.requests() >= 1, "the discovered jwks_uri was never requested");
+    gatehouse.stop().await;
+}
+
+#[tokio::test]
+async fn discovery_issuer_mismatch_is_refused() {
+    let old = key("old");
+    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    idp.set_discovery(Discovery::Document { issuer: "https://impostor.test".into(), jwks_uri: idp.uri() });
+    let config = config(&format!(r#"discovery: "{}", refresh_interval: 1s"#, idp.base_url()));
+    let mut gatehouse = Gatehouse::start(&config).await;
+
+    // Refused at start and again on the retry.
+    wait_metric(&gatehouse, &fetches("discovery_error"), 2.0, Duration::from_secs(5)).await;
+    assert_unavailable(&check_token(&mut gatehouse, &token(&old)).await);
+    let (status, body) = readyz(&gatehouse).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["providers_without_keys"], json!(["corp"]), "{body}");
+    assert_eq!(idp.requests(), 0, "the JWKS of an impostor issuer must never be fetched");
+    assert_eq!(other_outcomes(&gatehouse, "discovery_error").await, Vec::<String>::new());
+    gatehouse.stop().await;
+}
+
+/// Starts a gatehouse discovering from an IdP that serves `document`, and
+/// checks the document is refused: no JWKS request, 503, `discovery_error`.
+async fn assert_discovery_refused(document: Discovery, what: &str) {
+    let old = key("old");
+    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    idp.set_discovery(document);
+    let mut gatehouse = Gatehouse::start(&config(&format!(r#"discovery: "{}""#, idp.base_url()))).await;
+
+    wait_metric(&gatehouse, &fetches("discovery_error"), 1.0, Duration::from_secs(5)).await;
+    assert_unavailable(&check_token(&mut gatehouse, &token(&old)).await);
+    let (status, body) = readyz(&gatehouse).await;
+    assert_eq!(status, 503, "{what}: {body}");
+    assert!(idp.discovery_requests() >= 1, "{what}");
+    assert_eq!(idp.requests(), 0, "{what}: no JWKS request may follow a refused document");
+    // A request to idp.example.com would have been http_error (no such
+    // host here): only discovery_error proves the policy refused it first.
+    assert_eq!(other_outcomes(&gatehouse, "discovery_error").await, Vec::<String>::new(), "{what}");
+    gatehouse.stop().await;
+}
+
+#[tokio::test]
+async fn discovery_bad_document_is_refused() {
+    assert_discovery_refused(Discovery::Raw("text/html", "<html>Sign in</html>".into()), "not JSON").await;
+    assert_discovery_refused(
+        Discovery::Raw("application/json", json!({ "issuer": ISSUER }).to_string()),
+        "no jwks_uri",
+    )
+    .await;
+    assert_discovery_refused(
+        Discovery::Document { issuer: ISSUER.into(), jwks_uri: "http://idp.example.com/jwks".into() },
+        "plain http jwks_uri off loopback",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn metrics_report_fetches_and_keys() {
+    let old = key("old");
+    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let gatehouse = Gatehouse::start(&config(&format!(r#"uri: "{}""#, idp.uri()))).await;
+    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+
+    let (_, text) = gatehouse.http_get("/metrics").await;
+    eprintln!("{}", text.lines().filter(|l| l.contains("gatehouse_jwks")).collect::<Vec<_>>().join("\n"));
+    let success = metric_in(&text, &fetches("success"));
+    assert!(success.is_some_and(|n| n >= 1.0), "{text}");
+    assert_eq!(metric_in(&text, r#"gatehouse_jwks_keys{provider="corp"}"#), Some(1.0), "{text}");
+    let last = metric_in(&text, r#"gatehouse_jwks_last_success_timestamp_seconds{provider="corp"}"#)
+        .unwrap_or_else(|| panic!("no last-success timestamp: {text}"));
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!((now - last).abs() < 60.0, "last success at {last}, now is {now}");
+    gatehouse.stop().await;
+}
+
+#[tokio::test]
+async fn startup_timeout_releases_readiness() {
+    let old = key("old");
+    let idp = Idp::start(Mode::Fail).await;
+    let before_start = Instant::now();
+    let mut gatehouse =
+        Gatehouse::start(&config(&format!(r#"uri: "{}", startup_timeout: 1s"#, idp.uri()))).await;
+
+    let (status, body) = readyz(&gatehouse).await;
+    assert!(before_start.elapsed() < Duration::from_secs(1), "too slow to observe the start-up window");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["ready"], false, "{body}");
+    assert_eq!(body["providers_starting"], json!(["corp"]), "{body}");
+
+    wait_ready(&gatehouse, Duration::from_secs(4)).await;
+    let released = before_start.elapsed();
+    eprintln!("readiness released {released:?} after start");
+    assert!(released >= Duration::from_secs(1), "ready before startup_timeout: {released:?}");
+    let (status, body) = readyz(&gatehouse).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["providers_starting"], json!([]), "{body}");
+    assert_eq!(body["providers_without_keys"], json!(["corp"]), "{body}");
+    assert!(idp.requests() >= 1);
+    assert_unavailable(&check_token(&mut gatehouse, &token(&old)).await);
+    gatehouse.stop().await;
+}
+
+/// Envoy cancels a Check at its ext_authz timeout (200 ms by default). The
+/// unknown-kid fetch that Check started is shared with everyone else, so it
+/// must still finish: the IdP answers after 300 ms and the new key loads
+/// without any further Check.
+#[tokio::test]
+async fn a_cancelled_check_does_not_stall_the_shared_fetch() {
+    let old = key("old");
+    let new = key("new");
+    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let config = config(&format!(r#"uri: "{}", timeout: 2s, min_refresh_interval: 1s"#, idp.uri()));
+    let mut gatehouse = Gatehouse::start(&config).await;
+    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    assert_eq!(idp.requests(), 1);
+
+    idp.set(Mode::Serve(jwks(&[&old, &new])));
+    idp.set_delay(Duration::from_millis(300));
+    let auth = format!("Bearer {}", token(&new));
+    let mut cancelled = tonic::Request::new(request("GET", "/api/orders", &[("authorization", &auth)]));
+    cancelled.set_timeout(Duration::from_millis(50));
+    let mut client = gatehouse.client.clone();
+    let outcome = tokio::time::timeout(Duration::from_millis(100), client.check(cancelled)).await;
+    assert!(!matches!(outcome, Ok(Ok(_))), "the Check should have been cut off: {outcome:?}");
+    idp.wait_for_requests(2, Duration::from_secs(2)).await;
+
+    // No Check waits on the fetch any more; it must complete by itself.
+    wait_metric(&gatehouse, &fetches("success"), 2.0, Duration::from_secs(3)).await;
+    assert_allowed(&check_token(&mut gatehouse, &token(&new)).await);
+    assert_eq!(idp.requests(), 2);
+    gatehouse.stop().await;
+}
+
+/// `max_stale` is how long stale keys may be served; an operator who means
+/// "forever" may well write `9999y`. That must be refused by validation or
+/// work, never panic (moka refuses a time-to-live over 1000 years).
+#[tokio::test]
+async fn a_very_long_max_stale_does_not_panic() {
+    let idp = Idp::start(Mode::Serve(jwks(&[&key("old")]))).await;
+    let yaml = config(&format!(r#"uri: "{}", max_stale: 9999y"#, idp.uri()));
+    match gatehouse::config::from_yaml(&yaml) {
+        Err(error) => assert!(error.to_string().contains("max_stale"), "{error}"),
+        Ok(_) => {
+            let started = tokio::spawn(async move {
+                let gatehouse = Gatehouse::start(&yaml).await;
+                wait_ready(&gatehouse, Duration::from_secs(5)).await;
+                gatehouse.stop().await;
+            })
+            .await;
+            assert!(started.is_ok(), "accepted by validation, then start-up panicked: {started:?}");
+        }
+    }
+}
