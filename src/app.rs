@@ -58,7 +58,8 @@ impl Server {
         let mut registry = Registry::default();
         let metrics = Arc::new(Metrics::register(&mut registry));
         let key_metrics = Arc::new(KeyMetrics::register(&mut registry));
-        let policy = Policy::compile(&config, build_key_sources(&config, &key_metrics)?);
+        let policy =
+            Policy::compile(&config, build_key_sources(&config, &key_metrics)?).context("compiling rules")?;
         Ok(Self { config, grpc, http, authorizer: Arc::new(Authorizer::new(policy)), registry, metrics })
     }
 

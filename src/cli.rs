@@ -35,6 +35,8 @@ pub enum Command {
         #[arg(long, short, env = "GATEHOUSE_CONFIG")]
         config: PathBuf,
     },
+    /// Decide one simulated request offline against a config and show which rule decided.
+    Explain(crate::explain::ExplainArgs),
     /// Local development helpers: signing keys and tokens without an identity provider.
     #[command(subcommand)]
     Dev(DevCommand),
@@ -75,6 +77,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        Command::Explain(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            print!("{}", runtime.block_on(crate::explain::run(&args))?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Dev(DevCommand::Keygen(args)) => {
             crate::dev::run_keygen(&args)?;
             Ok(ExitCode::SUCCESS)

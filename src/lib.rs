@@ -20,6 +20,7 @@
 //! - [`telemetry`]: logging setup and the Check metrics.
 //! - [`cli`]: the command line (`serve`, `check-config`, `dev`).
 //! - [`app`]: wiring: builds everything from a config and runs it until shutdown.
+//! - [`explain`]: `gatehouse explain`, one offline decision through the Check code path.
 //! - [`dev`]: local signing keys and token minting for demos and tests.
 #![forbid(unsafe_code)]
 
@@ -28,6 +29,7 @@ pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod dev;
+pub mod explain;
 pub mod keys;
 pub mod server;
 pub mod telemetry;

@@ -20,6 +20,16 @@ pub enum DenyReason {
     NoMatchingRule,
     /// The provider's keys are not loaded (remote JWKS never fetched).
     KeysUnavailable,
+    /// Verified, but scopes required by the rule are missing.
+    InsufficientScope,
+    /// Verified, but a provider or claim condition of the rule failed.
+    Forbidden,
+    /// The path carries `%2F`/`%5C` and `allow_encoded_slashes` is off.
+    EncodedSlash,
+    /// The path cannot be normalized (bad escape, control byte, not absolute).
+    InvalidPath,
+    /// The route's `gatehouse_rule` context extension names no rule.
+    UnknownRule,
 }
 
 impl DenyReason {
@@ -31,6 +41,11 @@ impl DenyReason {
             DenyReason::MalformedRequest => "malformed_request",
             DenyReason::NoMatchingRule => "no_matching_rule",
             DenyReason::KeysUnavailable => "keys_unavailable",
+            DenyReason::InsufficientScope => "insufficient_scope",
+            DenyReason::Forbidden => "forbidden",
+            DenyReason::EncodedSlash => "encoded_slash",
+            DenyReason::InvalidPath => "invalid_path",
+            DenyReason::UnknownRule => "unknown_rule",
             DenyReason::Token(error) => match error {
                 TokenError::TooLarge => "token_too_large",
                 TokenError::Malformed => "malformed_token",
@@ -55,9 +70,15 @@ impl DenyReason {
     /// The HTTP status the client receives.
     pub const fn http_status(self) -> u16 {
         match self {
-            DenyReason::MultipleTokens | DenyReason::MalformedRequest => 400,
+            DenyReason::MultipleTokens
+            | DenyReason::MalformedRequest
+            | DenyReason::EncodedSlash
+            | DenyReason::InvalidPath => 400,
             DenyReason::MissingToken | DenyReason::Token(_) => 401,
-            DenyReason::NoMatchingRule => 403,
+            DenyReason::NoMatchingRule
+            | DenyReason::InsufficientScope
+            | DenyReason::Forbidden
+            | DenyReason::UnknownRule => 403,
             DenyReason::KeysUnavailable => 503,
         }
     }
@@ -76,9 +97,14 @@ impl DenyReason {
     pub const fn error_code(self) -> &'static str {
         match self {
             DenyReason::MissingToken => "unauthorized",
-            DenyReason::MultipleTokens | DenyReason::MalformedRequest => "invalid_request",
+            DenyReason::MultipleTokens
+            | DenyReason::MalformedRequest
+            | DenyReason::EncodedSlash
+            | DenyReason::InvalidPath => "invalid_request",
             DenyReason::Token(_) => "invalid_token",
             DenyReason::NoMatchingRule => "no_matching_rule",
+            DenyReason::InsufficientScope => "insufficient_scope",
+            DenyReason::Forbidden | DenyReason::UnknownRule => "access_denied",
             DenyReason::KeysUnavailable => "temporarily_unavailable",
         }
     }
@@ -91,12 +117,18 @@ impl DenyReason {
             DenyReason::MalformedRequest => "the request has no HTTP attributes",
             DenyReason::NoMatchingRule => "no rule allows this request",
             DenyReason::KeysUnavailable => "signing keys are not available yet",
+            DenyReason::InsufficientScope => "the token lacks a scope this route requires",
+            DenyReason::Forbidden => "the token does not meet this route's requirements",
+            DenyReason::EncodedSlash => "encoded slashes are not allowed in the path",
+            DenyReason::InvalidPath => "the request path is invalid",
+            DenyReason::UnknownRule => "the route names an unknown rule",
             DenyReason::Token(error) => token_description(error),
         }
     }
 
-    /// The `WWW-Authenticate` value, for 401 and 400 answers (RFC 6750 §3):
-    /// no error attributes when no credential was sent at all.
+    /// The `WWW-Authenticate` value (RFC 6750 §3) for 401s and for 400s about
+    /// credentials: no error attributes when no credential was sent at all.
+    /// `insufficient_scope` needs the scope, see [`Deny::www_authenticate`].
     pub fn www_authenticate(self) -> Option<String> {
         match self {
             DenyReason::MissingToken => Some(format!("Bearer realm=\"{REALM}\"")),
@@ -168,12 +200,29 @@ pub struct Deny {
     pub rule: Option<Arc<str>>,
     /// The provider whose verification failed, if one was chosen.
     pub provider: Option<Arc<str>>,
+    /// For `InsufficientScope`: the scopes the rule requires, space-separated.
+    pub scope: Option<Arc<str>>,
+}
+
+impl Deny {
+    /// The challenge for this deny; `insufficient_scope` names the scope
+    /// needed (RFC 6750 §3.1). Scope tokens never contain `"` or `\\`
+    /// (checked at config load), so they are safe inside the quoted string.
+    pub fn www_authenticate(&self) -> Option<String> {
+        match (self.reason, &self.scope) {
+            (DenyReason::InsufficientScope, Some(scope)) => Some(format!(
+                "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", error_description=\"{}\", scope=\"{scope}\"",
+                self.reason.description()
+            )),
+            (reason, _) => reason.www_authenticate(),
+        }
+    }
 }
 
 impl Decision {
     /// A deny not tied to any rule or provider.
     pub fn deny(reason: DenyReason) -> Self {
-        Decision::Deny(Deny { reason, rule: None, provider: None })
+        Decision::Deny(Deny { reason, rule: None, provider: None, scope: None })
     }
 
     /// `allow` or `deny`, for metrics and logs.

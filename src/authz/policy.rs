@@ -28,6 +28,9 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// The rule used when none matches (`default: allow_anonymous`), or `None` to deny.
     pub fallback: Option<Rule>,
+    /// Set when `bypass_cors_preflight: true`: the rule preflights get.
+    pub cors_preflight: Option<Rule>,
+    pub allow_encoded_slashes: bool,
     pub max_token_bytes: usize,
     /// Every header any provider may inject: stripped whenever gatehouse does
     /// not set it itself, so a client can never supply one.
@@ -37,7 +40,7 @@ pub struct Policy {
 impl Policy {
     /// Compiles a validated config. `key_sources` is index-aligned with
     /// `config.providers`.
-    pub fn compile(config: &Config, key_sources: Vec<Arc<dyn KeySource>>) -> Self {
+    pub fn compile(config: &Config, key_sources: Vec<Arc<dyn KeySource>>) -> Result<Self, regex::Error> {
         let providers: Vec<Provider> =
             config.providers.iter().zip(key_sources).map(|(p, keys)| compile_provider(p, keys)).collect();
         let mut identity_headers: Vec<Arc<str>> = Vec::new();
@@ -49,19 +52,27 @@ impl Policy {
                 }
             }
         }
-        let rules =
-            config.rules.iter().enumerate().map(|(i, rule)| Rule::compile(i, rule, &providers)).collect();
+        let rules = config
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| Rule::compile(i, rule, &providers))
+            .collect::<Result<_, _>>()?;
         let fallback = match config.default {
             DefaultAction::Deny => None,
-            DefaultAction::AllowAnonymous => Some(Rule::fallback(Action::Anonymous)),
+            DefaultAction::AllowAnonymous => Some(Rule::synthetic("default", Action::Anonymous)),
         };
-        Policy {
+        let cors_preflight =
+            config.bypass_cors_preflight.then(|| Rule::synthetic("cors_preflight", Action::Anonymous));
+        Ok(Policy {
             providers,
             rules,
             fallback,
+            cors_preflight,
+            allow_encoded_slashes: config.allow_encoded_slashes,
             max_token_bytes: config.limits.max_token_bytes,
             identity_headers,
-        }
+        })
     }
 
     /// The provider index with this name.

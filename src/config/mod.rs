@@ -8,7 +8,9 @@
 mod duration;
 mod jwks;
 mod load;
+mod rules;
 mod validate;
+mod validate_rules;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +22,10 @@ use crate::keys::Algorithm;
 
 pub use jwks::JwksConfig;
 pub use load::{from_yaml, load_file};
+pub use rules::{
+    AllowMode, ClaimRequirementConfig, HeaderMatchConfig, MatchConfig, RequireConfig, RuleConfig,
+};
+pub use validate::anchored_regex;
 pub(crate) use validate::check_fetch_url;
 
 /// Default for `providers[].token_sources`: the `Authorization: Bearer` header.
@@ -69,6 +75,14 @@ pub struct Config {
     /// What happens when no rule matches. Default `deny` (403 `no_matching_rule`).
     #[serde(default)]
     pub default: DefaultAction,
+    /// Let CORS preflights (OPTIONS with `Origin` and
+    /// `Access-Control-Request-Method`) through without a token. Default `false`.
+    #[serde(default)]
+    pub bypass_cors_preflight: bool,
+    /// Accept paths with `%2F`/`%5C` (kept encoded, not separators) instead
+    /// of denying them with 400. Default `false`.
+    #[serde(default)]
+    pub allow_encoded_slashes: bool,
     /// Input size bounds.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -206,53 +220,6 @@ pub struct ClaimHeaderConfig {
     pub claim: String,
     /// Upstream request header to set.
     pub header: String,
-}
-
-/// `rules[]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleConfig {
-    /// Optional name, shown in logs and metrics; unique when set.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Conditions on the request; all must hold. Empty matches everything.
-    #[serde(default, rename = "match")]
-    pub matcher: MatchConfig,
-    /// Let the request through without a verified token.
-    #[serde(default)]
-    pub allow: Option<AllowMode>,
-    /// What the token must satisfy.
-    #[serde(default)]
-    pub require: Option<RequireConfig>,
-}
-
-/// `rules[].match`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MatchConfig {
-    /// Exact path (query string excluded).
-    #[serde(default)]
-    pub path: Option<String>,
-    /// Path prefix, on segment boundaries: `/api` matches `/api` and `/api/x`, not `/apix`.
-    #[serde(default)]
-    pub path_prefix: Option<String>,
-}
-
-/// `rules[].allow`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AllowMode {
-    /// No token needed; identity headers are stripped.
-    Anonymous,
-}
-
-/// `rules[].require`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RequireConfig {
-    /// The token must verify with one of these providers. Empty: any provider.
-    #[serde(default)]
-    pub providers: Vec<String>,
 }
 
 /// `default:`

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use std::time::Duration;
 
-use super::{Config, JwksConfig, Problem, ProviderConfig, RuleConfig, TokenSourceConfig};
+use super::{Config, JwksConfig, Problem, ProviderConfig, TokenSourceConfig};
 use crate::keys::Algorithm;
 
 /// Longest `clock_skew` accepted: beyond this, expiry would barely mean anything.
@@ -53,7 +53,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
         check_provider(&path, provider, &mut problems);
         check_identity_headers(&path, provider, &token_headers, &mut problems);
     }
-    check_rules(&config.rules, &names, &mut problems);
+    super::validate_rules::check_rules(&config.rules, &names, &mut problems);
     if !TOKEN_BYTES_RANGE.contains(&config.limits.max_token_bytes) {
         problems.push(Problem::new("limits.max_token_bytes", "must be between 256 and 1048576"));
     }
@@ -261,39 +261,6 @@ pub(crate) fn is_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-fn check_rules(rules: &[RuleConfig], providers: &HashSet<&str>, problems: &mut Vec<Problem>) {
-    let mut rule_names = HashSet::new();
-    for (index, rule) in rules.iter().enumerate() {
-        let path = format!("rules[{index}]");
-        if let Some(name) = &rule.name {
-            if name.is_empty() || !rule_names.insert(name.as_str()) {
-                problems.push(Problem::new(
-                    format!("{path}.name"),
-                    format!("rule name `{name}` is empty or used twice"),
-                ));
-            }
-        }
-        match (&rule.allow, &rule.require) {
-            (Some(_), Some(_)) => problems.push(Problem::new(&path, "set `allow` or `require`, not both")),
-            (None, None) => problems.push(Problem::new(&path, "set `allow: anonymous` or a `require` block")),
-            _ => {}
-        }
-        for (key, value) in [("path", &rule.matcher.path), ("path_prefix", &rule.matcher.path_prefix)] {
-            if value.as_deref().is_some_and(|p| !p.starts_with('/')) {
-                problems.push(Problem::new(format!("{path}.match.{key}"), "must start with `/`"));
-            }
-        }
-        for (i, name) in rule.require.iter().flat_map(|r| r.providers.iter()).enumerate() {
-            if !providers.contains(name.as_str()) {
-                problems.push(Problem::new(
-                    format!("{path}.require.providers[{i}]"),
-                    format!("unknown provider `{name}`"),
-                ));
-            }
-        }
-    }
-}
-
 /// Used by the compiler in `authz`: the algorithms a provider accepts.
 pub(crate) fn effective_algorithms(provider: &ProviderConfig) -> Vec<Algorithm> {
     match (&provider.algorithms, &provider.hmac_secret) {
@@ -301,4 +268,10 @@ pub(crate) fn effective_algorithms(provider: &ProviderConfig) -> Vec<Algorithm> 
         (None, Some(_)) => vec![Algorithm::HS256],
         (None, None) => Algorithm::ALL.into_iter().filter(|a| !a.is_symmetric()).collect(),
     }
+}
+
+/// Compiles a user regex anchored at both ends, with a bounded program size
+/// so a hostile or careless pattern cannot blow up memory.
+pub fn anchored_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$")).size_limit(1 << 20).dfa_size_limit(1 << 20).build()
 }

@@ -33,7 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod probe;
 
-pub use probe::{run_check, CheckArgs};
+pub use probe::{build_request, render, run_check, CheckArgs, RequestArgs};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -66,7 +66,7 @@ pub enum DevError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("invalid --claim `{0}`: {1}")]
     Claim(String, &'static str),
-    #[error("invalid --header `{0}`: write it as `name: value`")]
+    #[error("invalid `{0}`: write a header as `name: value`, a context extension as `key=value`")]
     Header(String),
     #[error("cannot reach gatehouse at {addr}: {message}")]
     Connect { addr: String, message: String },

@@ -18,6 +18,13 @@ pub struct CheckArgs {
     /// gRPC address of a running gatehouse.
     #[arg(long, default_value = "http://127.0.0.1:9001")]
     pub addr: String,
+    #[command(flatten)]
+    pub request: RequestArgs,
+}
+
+/// The simulated HTTP request (shared by `dev check` and `explain`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RequestArgs {
     /// HTTP method of the simulated request.
     #[arg(long, default_value = "GET")]
     pub method: String,
@@ -33,11 +40,15 @@ pub struct CheckArgs {
     /// A bearer token, sent as `Authorization: Bearer TOKEN`.
     #[arg(long)]
     pub token: Option<String>,
+    /// A context extension as `key=value`, as an Envoy route would set it
+    /// (e.g. `gatehouse_rule=admin`); repeatable.
+    #[arg(long = "context", value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
 }
 
 /// Sends the Check and returns a readable rendering of the response.
 pub async fn run_check(args: &CheckArgs) -> Result<String, DevError> {
-    let request = build_request(args)?;
+    let request = build_request(&args.request)?;
     let mut client = AuthorizationClient::connect(args.addr.clone())
         .await
         .map_err(|e| DevError::Connect { addr: args.addr.clone(), message: e.to_string() })?;
@@ -48,7 +59,8 @@ pub async fn run_check(args: &CheckArgs) -> Result<String, DevError> {
     Ok(render(&response.into_inner()))
 }
 
-fn build_request(args: &CheckArgs) -> Result<CheckRequest, DevError> {
+/// Builds the CheckRequest Envoy would send for this request.
+pub fn build_request(args: &RequestArgs) -> Result<CheckRequest, DevError> {
     let mut headers: HashMap<String, String> = HashMap::new();
     let mut add = |name: &str, value: &str| {
         headers
@@ -73,11 +85,18 @@ fn build_request(args: &CheckArgs) -> Result<CheckRequest, DevError> {
         headers,
         ..Default::default()
     };
+    let mut context_extensions = HashMap::new();
+    for entry in &args.context {
+        let (key, value) = entry.split_once('=').ok_or_else(|| DevError::Header(entry.clone()))?;
+        context_extensions.insert(key.to_owned(), value.to_owned());
+    }
     let request = attribute_context::Request { http: Some(http) };
-    Ok(CheckRequest { attributes: Some(AttributeContext { request: Some(request), ..Default::default() }) })
+    let attributes = AttributeContext { request: Some(request), context_extensions, ..Default::default() };
+    Ok(CheckRequest { attributes: Some(attributes) })
 }
 
-fn render(response: &CheckResponse) -> String {
+/// A readable rendering of a CheckResponse.
+pub fn render(response: &CheckResponse) -> String {
     let mut out = String::new();
     let code = response.status.as_ref().map_or(0, |s| s.code);
     match &response.http_response {
@@ -113,20 +132,21 @@ mod tests {
 
     #[test]
     fn headers_are_merged_like_envoy_does() {
-        let args = CheckArgs {
-            addr: String::new(),
+        let args = RequestArgs {
             method: "POST".into(),
             path: "/x?y=1".into(),
             host: "h".into(),
             headers: vec!["X-A: 1".into(), "x-a: 2".into()],
             token: Some("t".into()),
+            context: vec!["gatehouse_rule=admin".into()],
         };
         let request = build_request(&args).unwrap();
-        let http = request.attributes.unwrap().request.unwrap().http.unwrap();
+        let http = request.attributes.clone().unwrap().request.unwrap().http.unwrap();
         assert_eq!(http.headers["x-a"], "1,2");
         assert_eq!(http.headers["authorization"], "Bearer t");
         assert_eq!(http.path, "/x?y=1");
-        let bad = CheckArgs { headers: vec!["no colon".into()], ..args };
+        assert_eq!(request.attributes.as_ref().unwrap().context_extensions["gatehouse_rule"], "admin");
+        let bad = RequestArgs { headers: vec!["no colon".into()], ..args };
         assert!(build_request(&bad).is_err());
     }
 }

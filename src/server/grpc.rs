@@ -110,7 +110,7 @@ fn allow_response(allow: &Allow) -> CheckResponse {
 fn deny_response(deny: &Deny) -> CheckResponse {
     let reason = deny.reason;
     let mut headers = vec![overwrite("content-type", "application/json".to_owned())];
-    if let Some(challenge) = reason.www_authenticate() {
+    if let Some(challenge) = deny.www_authenticate() {
         headers.push(overwrite("www-authenticate", challenge));
     }
     let denied = DeniedHttpResponse {

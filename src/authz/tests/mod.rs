@@ -99,7 +99,7 @@ pub(super) fn no_keys() -> Arc<dyn KeySource> {
 pub(super) fn policy(yaml: &str, keys: Vec<Arc<dyn KeySource>>) -> Policy {
     let config = from_yaml(yaml).unwrap_or_else(|e| panic!("test config does not load:\n{e}\n---\n{yaml}"));
     assert_eq!(config.providers.len(), keys.len(), "one key source per provider");
-    Policy::compile(&config, keys)
+    Policy::compile(&config, keys).expect("test rules compile")
 }
 
 /// Provider `a`: header names deliberately mixed-case in the config.
