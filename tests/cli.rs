@@ -359,3 +359,54 @@ rules:
     assert!(log.contains("shutting down"), "{log}");
     assert!(!log.contains("drain timeout reached"), "{log}");
 }
+
+#[test]
+fn explain_names_the_rule_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    assert!(run(&mut gatehouse(&["dev", "keygen", "--out-dir", out])).status.success());
+    let key = format!("{out}/signing-key.json");
+    let config = write(
+        dir.path(),
+        "explain.yaml",
+        &format!(
+            r#"
+providers:
+  - name: local
+    issuer: https://gatehouse.local
+    jwks: {{ file: {out}/jwks.json }}
+    claims_to_headers: [ {{ claim: sub, header: x-user-id }} ]
+rules:
+  - name: public
+    match: {{ path_prefix: /public }}
+    allow: anonymous
+  - name: orders
+    match: {{ path_prefix: /orders }}
+    require: {{ scopes_all: [orders:read] }}
+"#
+        ),
+    );
+    let config = config.to_str().unwrap();
+    let mint = |scope: &str| {
+        let output = run(&mut gatehouse(&["dev", "mint", "--key", &key, "--sub", "alice", "--scope", scope]));
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout).trim().to_owned()
+    };
+    let explain = |extra: &[&str]| {
+        let mut args = vec!["--log-level", "warn", "explain", "--config", config];
+        args.extend_from_slice(extra);
+        let output = run(&mut gatehouse(&args));
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    let reader = mint("orders:read");
+    let allowed = explain(&["--path", "/orders/7", "--token", &reader]);
+    assert!(allowed.contains("rule:     orders") && allowed.contains("ALLOW"), "{allowed}");
+    assert!(allowed.contains("set    x-user-id: alice"), "{allowed}");
+    let writer = mint("orders:write");
+    let denied = explain(&["--path", "/public/../orders/7", "--token", &writer]);
+    assert!(denied.contains("rule:     orders") && denied.contains("insufficient_scope"), "{denied}");
+    assert!(denied.contains("scope=\"orders:read\""), "{denied}");
+    let by_route = explain(&["--path", "/orders/7", "--context", "gatehouse_rule=public"]);
+    assert!(by_route.contains("rule:     public") && by_route.contains("ALLOW"), "{by_route}");
+}

@@ -112,7 +112,8 @@ impl HeaderCondition {
 /// Case-insensitive, port ignored; `*.example.com` matches any subdomain
 /// (at any depth) but not `example.com` itself.
 fn host_matches(pattern: &HostPattern, host: &str) -> bool {
-    let host = strip_port(host);
+    // `api.example.com.` (fully qualified) names the same host.
+    let host = strip_port(host).trim_end_matches('.');
     match pattern {
         HostPattern::Exact(exact) => host.eq_ignore_ascii_case(exact),
         HostPattern::Suffix(suffix) => {

@@ -271,10 +271,32 @@ fn rule_names_are_unique_and_non_empty() {
 }
 
 #[test]
+fn rule_paths_must_be_normalized() {
+    let rules = r#"
+  - { match: { path: /api/./x }, allow: anonymous }
+  - { match: { path_prefix: "/%7Eadmin" }, allow: anonymous }
+  - { match: { path: "/a?b" }, allow: anonymous }
+  - { match: { path_prefix: /api/ }, allow: anonymous }
+  - { match: { path_prefix: // }, allow: anonymous }
+"#;
+    let found = problems(rules);
+    let paths: Vec<_> = found.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "rules[0].match.path",
+            "rules[1].match.path_prefix",
+            "rules[2].match.path",
+            "rules[4].match.path_prefix"
+        ]
+    );
+    assert!(found[0].message.contains("`/api/x`"), "{}", found[0].message);
+    assert!(found[1].message.contains("`/~admin`"), "{}", found[1].message);
+}
+
+#[test]
 fn unnamed_rules_after_a_catch_all_are_unreachable() {
-    for catch_all in
-        ["match: {}", "match: { path_prefix: / }", "match: { path_prefix: // }", "allow: anonymous"]
-    {
+    for catch_all in ["match: {}", "match: { path_prefix: / }", "allow: anonymous"] {
         let rules = format!(
             r#"
   - match: {{ path_prefix: /public }}
@@ -463,4 +485,19 @@ fn every_semantic_problem_of_a_file_is_reported_together() {
     let Err(ConfigError::Invalid(found)) = from_yaml(&yaml) else { panic!("expected problems") };
     assert!(found.iter().any(|p| p.path == "providers[0].issuer"), "{found:?}");
     assert!(found.iter().any(|p| p.path == "rules[3]"), "{found:?}");
+}
+
+#[test]
+fn a_pattern_invalid_on_its_own_is_refused() {
+    let rules = r#"
+  - match: { path_regex: "/public)|(.*" }
+    allow: anonymous
+  - match: { headers: [ { name: x-version, regex: "v1)|(.*" } ] }
+    allow: anonymous
+  - require: { claims: [ { claim: email, regex: ".*@example\\.com)|(.*" } ] }
+"#;
+    assert_eq!(
+        paths(rules),
+        ["rules[0].match.path_regex", "rules[1].match.headers[0].regex", "rules[2].require.claims[0].regex"]
+    );
 }

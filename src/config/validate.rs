@@ -273,5 +273,10 @@ pub(crate) fn effective_algorithms(provider: &ProviderConfig) -> Vec<Algorithm> 
 /// Compiles a user regex anchored at both ends, with a bounded program size
 /// so a hostile or careless pattern cannot blow up memory.
 pub fn anchored_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
-    regex::RegexBuilder::new(&format!("^(?:{pattern})$")).size_limit(1 << 20).dfa_size_limit(1 << 20).build()
+    let build =
+        |text: &str| regex::RegexBuilder::new(text).size_limit(1 << 20).dfa_size_limit(1 << 20).build();
+    // The pattern must be valid on its own: `a)|(b` would otherwise close our
+    // group early and leave the `b` branch unanchored.
+    build(pattern)?;
+    build(&format!("^(?:{pattern})$"))
 }

@@ -56,8 +56,21 @@ fn is_catch_all(matcher: &MatchConfig) -> bool {
 
 fn check_match(path: &str, matcher: &MatchConfig, problems: &mut Vec<Problem>) {
     for (key, value) in [("path", &matcher.path), ("path_prefix", &matcher.path_prefix)] {
-        if value.as_deref().is_some_and(|p| !p.starts_with('/')) {
-            problems.push(Problem::new(format!("{path}.{key}"), "must start with `/`"));
+        let Some(value) = value.as_deref() else { continue };
+        // Requests are matched after normalization; a rule path that is not
+        // itself normalized could never match and would silently fall through.
+        match crate::authz::path::normalize(value, true) {
+            _ if value.contains(['?', '#']) => {
+                problems.push(Problem::new(format!("{path}.{key}"), "must not contain `?` or `#`"))
+            }
+            Ok(normalized) if normalized == value => {}
+            Ok(normalized) => problems.push(Problem::new(
+                format!("{path}.{key}"),
+                format!("is not in normalized form; write `{normalized}`"),
+            )),
+            Err(_) => {
+                problems.push(Problem::new(format!("{path}.{key}"), "must be an absolute path like `/api`"))
+            }
         }
     }
     if let Some(host) = &matcher.host {
@@ -160,4 +173,5 @@ fn is_scope_token(scope: &str) -> bool {
 }
 
 #[cfg(test)]
-#[path = "rules_tests.rs"] mod tests;
+#[path = "rules_tests.rs"]
+mod tests;
