@@ -426,7 +426,8 @@ async fn header_conditions() {
     allow: anonymous
 "#;
     let (_keys, mut g) = start("", rules).await;
-    let cases: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
+    let cases: &[Case] = &[
         ("/h/exact", &[("x-tenant", "acme")], Some("exact")),
         ("/h/exact", &[("X-TENANT", "acme")], Some("exact")),
         ("/h/exact", &[("x-tenant", "Acme")], None),
