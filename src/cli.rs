@@ -50,6 +50,8 @@ pub enum DevCommand {
     Mint(crate::dev::MintArgs),
     /// Send one Check to a running gatehouse, as Envoy would, and print the answer.
     Check(crate::dev::CheckArgs),
+    /// Serve a small upstream that answers with the request headers it received, as JSON.
+    Echo(crate::dev::EchoArgs),
 }
 
 /// Runs the parsed command.
@@ -88,6 +90,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Dev(DevCommand::Mint(args)) => {
             println!("{}", crate::dev::run_mint(&args)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dev(DevCommand::Echo(args)) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                tokio::select! {
+                    served = crate::dev::run_echo(&args) => served,
+                    () = crate::app::shutdown_signal() => Ok(()),
+                }
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Dev(DevCommand::Check(args)) => {

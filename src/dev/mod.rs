@@ -31,8 +31,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub mod echo;
 mod probe;
 
+pub use echo::{run_echo, EchoArgs};
 pub use probe::{build_request, render, run_check, CheckArgs, RequestArgs};
 
 use aws_lc_rs::encoding::AsDer;
