@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
-# One-command local demo: a dev signing key, gatehouse serving Check on
-# 127.0.0.1, and sample Checks that show allow, 401 and 403. No identity
-# provider needed. Runs until Ctrl-C, then cleans up.
+# One-command local demo, no identity provider and no cluster needed:
+#   - a dev ES256 signing key and its JWKS (gatehouse dev keygen),
+#   - gatehouse on 127.0.0.1 reading that JWKS,
+#   - a small upstream that echoes the headers it receives (gatehouse dev echo),
+#   - Envoy 1.40 with deploy/envoy/sidecar.yaml in front of both.
+# Prints a token and the curl lines that show allow, 401 and 403, then runs
+# until Ctrl-C and cleans up. Ports can be moved with DEMO_*_PORT variables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-GRPC_PORT="${GATEHOUSE_DEMO_GRPC_PORT:-9001}"
-HTTP_PORT="${GATEHOUSE_DEMO_HTTP_PORT:-9090}"
+LISTEN_PORT="${DEMO_LISTEN_PORT:-8080}"
+GRPC_PORT="${DEMO_GRPC_PORT:-9001}"
+OPS_PORT="${DEMO_OPS_PORT:-9090}"
+UPSTREAM_PORT="${DEMO_UPSTREAM_PORT:-8081}"
+ADMIN_PORT="${DEMO_ADMIN_PORT:-9901}"
 WORK=.tmp/demo
 mkdir -p "$WORK"
 
+command -v curl >/dev/null || { echo "the demo shows its requests with curl; please install it" >&2; exit 1; }
+ENVOY=$(scripts/ensure-envoy.sh)
 echo "== building gatehouse"
 cargo build --quiet --bin gatehouse
 BIN=target/debug/gatehouse
 
-echo "== generating a local ES256 signing key"
 "$BIN" dev keygen --alg ES256 --kid demo-1 --out-dir "$WORK" >/dev/null
 
 cat > "$WORK/gatehouse.yaml" <<YAML
 server:
   grpc_addr: 127.0.0.1:${GRPC_PORT}
-  http_addr: 127.0.0.1:${HTTP_PORT}
+  http_addr: 127.0.0.1:${OPS_PORT}
 providers:
   - name: local
     issuer: https://gatehouse.local
@@ -33,45 +41,69 @@ providers:
 rules:
   - match: { path_prefix: /public }
     allow: anonymous
-  - match: { path_prefix: /api }
-    require: { providers: [local] }
-default: deny
+  - match: { path_prefix: /orders }
+    require: { scopes_all: [orders:read] }
+  - match: { path_prefix: / }
+    require: {}
+bypass_cors_preflight: true
 YAML
+"$BIN" check-config --config "$WORK/gatehouse.yaml" >/dev/null
 
-"$BIN" check-config --config "$WORK/gatehouse.yaml"
-"$BIN" serve --config "$WORK/gatehouse.yaml" &
-PID=$!
-trap 'kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true' EXIT INT TERM
+# The sidecar config as shipped, with the ports of this demo on its `# test:` lines.
+sed -E \
+  -e "s/port_value: [0-9]+ \}  # test:admin_port/port_value: ${ADMIN_PORT} }  # test:admin_port/" \
+  -e "s/port_value: [0-9]+ \}  # test:listen_port/port_value: ${LISTEN_PORT} }  # test:listen_port/" \
+  -e "s/port_value: [0-9]+ \}  # test:gatehouse_port/port_value: ${GRPC_PORT} }  # test:gatehouse_port/" \
+  -e "s/port_value: [0-9]+ \}  # test:upstream_port/port_value: ${UPSTREAM_PORT} }  # test:upstream_port/" \
+  deploy/envoy/sidecar.yaml > "$WORK/envoy.yaml"
 
-for _ in $(seq 1 100); do
-  if curl -fs "http://127.0.0.1:${HTTP_PORT}/readyz" >/dev/null 2>&1 || \
-     python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:${HTTP_PORT}/readyz')" 2>/dev/null; then
-    break
-  fi
-  sleep 0.1
-done
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+"$BIN" --log-level warn serve --config "$WORK/gatehouse.yaml" & PIDS+=($!)
+"$BIN" dev echo --addr "127.0.0.1:${UPSTREAM_PORT}" & PIDS+=($!)
+"$ENVOY" -c "$WORK/envoy.yaml" --use-dynamic-base-id --concurrency 1 --log-level warn \
+  > "$WORK/envoy.log" 2>&1 & PIDS+=($!)
+
+wait_for() { # url
+  for _ in $(seq 1 150); do
+    if curl -fs "$1" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "timed out waiting for $1 (Envoy log: $WORK/envoy.log)" >&2
+  exit 1
+}
+wait_for "http://127.0.0.1:${OPS_PORT}/readyz"
+wait_for "http://127.0.0.1:${ADMIN_PORT}/ready"
 
 TOKEN=$("$BIN" dev mint --key "$WORK/signing-key.json" --sub alice --aud orders-api --scope "orders:read")
-EXPIRED=$("$BIN" dev mint --key "$WORK/signing-key.json" --sub alice --aud orders-api --expired)
-ADDR="http://127.0.0.1:${GRPC_PORT}"
+WRITER=$("$BIN" dev mint --key "$WORK/signing-key.json" --sub bob --aud orders-api --scope "orders:write")
+URL="http://127.0.0.1:${LISTEN_PORT}"
 
-show() {
-  local shown="$*"
+show() { # description, curl arguments...
+  local what=$1; shift
+  echo
+  echo "## $what"
+  local shown
+  shown="curl -si $(printf '%q ' "$@")"
   shown="${shown//$TOKEN/\$TOKEN}"
-  shown="${shown//$EXPIRED/\$EXPIRED}"
-  echo; echo "\$ gatehouse dev check $shown"
-  "$BIN" dev check --addr "$ADDR" "$@"
+  echo "\$ ${shown//$WRITER/\$WRITER}"
+  curl -si "$@" | sed -e 's/^/  /' | head -25
 }
+
 echo
-echo "== a token for alice (valid 1h):"
-echo "$TOKEN"
-show --path /api/orders --token "$TOKEN"
-show --path /api/orders
-show --path /api/orders --token "$EXPIRED"
-show --path /admin --token "$TOKEN"
-show --path /public/status --header "x-user-id: admin"
+echo "== a token for alice with scope orders:read (valid 1h):"
+echo "TOKEN=$TOKEN"
+show "allowed: the upstream sees x-user-id, not the token" -H "Authorization: Bearer $TOKEN" "$URL/orders/42"
+show "401: no token" "$URL/orders/42"
+show "403: bob's token lacks orders:read" -H "Authorization: Bearer $WRITER" "$URL/orders/42"
+show "anonymous route: a forged x-user-id never reaches the upstream" -H "x-user-id: admin" "$URL/public/info"
 echo
-echo "gatehouse is serving Check on 127.0.0.1:${GRPC_PORT} (ops on http://127.0.0.1:${HTTP_PORT}/metrics)."
-echo "Mint more tokens with: $BIN dev mint --key $WORK/signing-key.json --sub bob --aud orders-api"
+echo "Envoy listens on $URL; gatehouse metrics: http://127.0.0.1:${OPS_PORT}/metrics"
+echo "Mint more tokens: $BIN dev mint --key $WORK/signing-key.json --sub carol --aud orders-api --scope orders:read"
 echo "Press Ctrl-C to stop."
-wait "$PID"
+wait
