@@ -84,24 +84,22 @@ TOKEN=$("$BIN" dev mint --key "$WORK/signing-key.json" --sub alice --aud orders-
 WRITER=$("$BIN" dev mint --key "$WORK/signing-key.json" --sub bob --aud orders-api --scope "orders:write")
 URL="http://127.0.0.1:${LISTEN_PORT}"
 
-show() { # description, curl arguments...
-  local what=$1; shift
+show() { # description, then the curl arguments as one shell string using $TOKEN / $WRITER
   echo
-  echo "## $what"
-  local shown
-  shown="curl -si $(printf '%q ' "$@")"
-  shown="${shown//$TOKEN/\$TOKEN}"
-  echo "\$ ${shown//$WRITER/\$WRITER}"
-  curl -si "$@" | sed -e 's/^/  /' | head -25
+  echo "## $1"
+  echo "\$ curl -si $2"
+  eval "curl -si $2" | sed -e 's/^/  /' | head -25
 }
 
 echo
 echo "== a token for alice with scope orders:read (valid 1h):"
 echo "TOKEN=$TOKEN"
-show "allowed: the upstream sees x-user-id, not the token" -H "Authorization: Bearer $TOKEN" "$URL/orders/42"
-show "401: no token" "$URL/orders/42"
-show "403: bob's token lacks orders:read" -H "Authorization: Bearer $WRITER" "$URL/orders/42"
-show "anonymous route: a forged x-user-id never reaches the upstream" -H "x-user-id: admin" "$URL/public/info"
+echo "WRITER=$WRITER   # bob, scope orders:write"
+echo "URL=$URL"
+show "allowed: the upstream sees x-user-id, not the token" '-H "Authorization: Bearer $TOKEN" $URL/orders/42'
+show "401: no token" '$URL/orders/42'
+show "403: bob's token lacks orders:read" '-H "Authorization: Bearer $WRITER" $URL/orders/42'
+show "anonymous route: a forged x-user-id never reaches the upstream" '-H "x-user-id: admin" $URL/public/info' 
 echo
 echo "Envoy listens on $URL; gatehouse metrics: http://127.0.0.1:${OPS_PORT}/metrics"
 echo "Mint more tokens: $BIN dev mint --key $WORK/signing-key.json --sub carol --aud orders-api --scope orders:read"
