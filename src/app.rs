@@ -86,6 +86,8 @@ impl Server {
             shutdown.await;
             flag.store(true, Ordering::Release);
             health.set_not_serving::<AuthorizationServer<CheckService>>().await;
+            // The server as a whole (empty service name, what most probes ask about) too.
+            health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
             tracing::info!("shutting down: not ready, draining in-flight checks");
             let _ = stop_tx.send(true);
         });

@@ -25,7 +25,12 @@ pub enum LogFormat {
 /// Installs the global tracing subscriber. `RUST_LOG` overrides `default_filter`.
 pub fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    // Colour only on a terminal: escape codes in files and log pipelines are noise.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     // A second init (tests) is harmless: keep whichever subscriber came first.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -136,7 +136,8 @@ pub fn envoy_validate(config: &Path) -> (bool, String) {
         .stdin(Stdio::null())
         .output()
         .expect("run envoy --mode validate");
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output.status.success(), text)
 }
 
@@ -179,7 +180,7 @@ impl Reply {
     }
 
     /// True if the echo upstream wrote this body.
-    pub fn from_upstream(&self) -> bool {
+    pub fn is_from_upstream(&self) -> bool {
         serde_json::from_str::<serde_json::Value>(&self.body)
             .is_ok_and(|v| v.get("method").is_some() && v.get("headers").is_some())
     }
@@ -188,15 +189,15 @@ impl Reply {
 /// The request headers the echo upstream received, from its answer body
 /// (panics if the body is not the echo's JSON). Repeated headers are arrays.
 pub fn upstream_saw(body: &str) -> serde_json::Value {
-    let value: serde_json::Value = serde_json::from_str(body)
-        .unwrap_or_else(|e| panic!("not the echo upstream's JSON ({e}): {body}"));
+    let value: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not the echo upstream's JSON ({e}): {body}"));
     value.get("headers").cloned().unwrap_or_else(|| panic!("no `headers` in the echo answer: {body}"))
 }
 
 /// The path (with query) the echo upstream received.
 pub fn upstream_path(body: &str) -> String {
-    let value: serde_json::Value = serde_json::from_str(body)
-        .unwrap_or_else(|e| panic!("not the echo upstream's JSON ({e}): {body}"));
+    let value: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not the echo upstream's JSON ({e}): {body}"));
     value["path"].as_str().unwrap_or_else(|| panic!("no `path` in the echo answer: {body}")).to_owned()
 }
 
