@@ -12,8 +12,17 @@ use super::{
     ServerConfig,
 };
 
-const TOP_LEVEL_KEYS: &[&str] =
-    &["server", "providers", "rules", "default", "limits", "bypass_cors_preflight", "allow_encoded_slashes"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "server",
+    "providers",
+    "rules",
+    "default",
+    "limits",
+    "bypass_cors_preflight",
+    "allow_encoded_slashes",
+    "decision_log",
+    "telemetry",
+];
 
 /// Reads, parses and validates a configuration file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
@@ -87,7 +96,10 @@ fn structural_problems(document: &Value) -> Vec<Problem> {
             ("server", _) => check_one::<ServerConfig>(name, value),
             ("limits", _) => check_one::<LimitsConfig>(name, value),
             ("default", _) => check_one::<DefaultAction>(name, value),
-            ("bypass_cors_preflight" | "allow_encoded_slashes", _) => check_one::<bool>(name, value),
+            ("bypass_cors_preflight" | "allow_encoded_slashes" | "decision_log", _) => {
+                check_one::<bool>(name, value)
+            }
+            ("telemetry", _) => check_one::<super::TelemetryConfig>(name, value),
             _ => check_one::<Vec<Value>>(name, value),
         };
         problems.extend(found);

@@ -86,6 +86,25 @@ pub struct Config {
     /// Input size bounds.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Log one line per decision at `info` (otherwise at `debug`). Default `false`.
+    #[serde(default)]
+    pub decision_log: bool,
+    /// Tracing export.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// `telemetry:`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC collector endpoint (e.g. `http://otel-collector:4317`). Unset: no
+    /// spans are exported (a W3C `traceparent` is still honoured in logs).
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of exported spans. Default `gatehouse`.
+    #[serde(default)]
+    pub service_name: Option<String>,
 }
 
 /// `server:`
@@ -101,6 +120,10 @@ pub struct ServerConfig {
     /// How long in-flight Checks may take to finish after SIGTERM. Default `10s`.
     #[serde(default = "default_drain_timeout", with = "duration")]
     pub drain_timeout: Duration,
+    /// After SIGTERM, how long to keep serving while reporting not ready, so
+    /// load balancers (Kubernetes endpoints) stop sending first. Default `0s`.
+    #[serde(default, with = "duration")]
+    pub shutdown_delay: Duration,
 }
 
 fn default_grpc_addr() -> SocketAddr {
@@ -119,6 +142,7 @@ impl Default for ServerConfig {
             grpc_addr: default_grpc_addr(),
             http_addr: default_http_addr(),
             drain_timeout: default_drain_timeout(),
+            shutdown_delay: Duration::ZERO,
         }
     }
 }
