@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +16,11 @@ use tonic::transport::server::TcpIncoming;
 use crate::authz::{Authorizer, Policy};
 use crate::config::Config;
 use crate::keys::{self, KeySource};
+use crate::reload::Reloader;
 use crate::server::grpc::CheckService;
 use crate::server::http::{self, OpsState};
 use crate::server::proto::envoy::service::auth::v3::authorization_server::AuthorizationServer;
+use crate::telemetry::ops::OpsMetrics;
 use crate::telemetry::{KeyMetrics, Metrics};
 
 /// Builds every provider's key source, naming the provider on failure.
@@ -44,6 +47,10 @@ pub struct Server {
     authorizer: Arc<Authorizer>,
     registry: Registry,
     metrics: Arc<Metrics>,
+    key_metrics: Arc<KeyMetrics>,
+    ops_metrics: Arc<OpsMetrics>,
+    sources: Vec<Arc<dyn KeySource>>,
+    config_path: Option<PathBuf>,
 }
 
 impl Server {
@@ -58,9 +65,29 @@ impl Server {
         let mut registry = Registry::default();
         let metrics = Arc::new(Metrics::register(&mut registry));
         let key_metrics = Arc::new(KeyMetrics::register(&mut registry));
-        let policy =
-            Policy::compile(&config, build_key_sources(&config, &key_metrics)?).context("compiling rules")?;
-        Ok(Self { config, grpc, http, authorizer: Arc::new(Authorizer::new(policy)), registry, metrics })
+        let ops_metrics = Arc::new(OpsMetrics::register(&mut registry));
+        crate::telemetry::process::register(&mut registry);
+        let sources = build_key_sources(&config, &key_metrics)?;
+        let policy = Policy::compile(&config, sources.clone()).context("compiling rules")?;
+        let authorizer = Arc::new(Authorizer::new(policy));
+        Ok(Self {
+            config,
+            grpc,
+            http,
+            authorizer,
+            registry,
+            metrics,
+            key_metrics,
+            ops_metrics,
+            sources,
+            config_path: None,
+        })
+    }
+
+    /// Reload the config from `path` on SIGHUP and whenever the file changes.
+    pub fn reload_from(mut self, path: PathBuf) -> Self {
+        self.config_path = Some(path);
+        self
     }
 
     pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
@@ -71,14 +98,27 @@ impl Server {
         self.http.local_addr()
     }
 
-    /// Serves until `shutdown` resolves. Then readiness turns false, the gRPC
-    /// health status goes NOT_SERVING, and in-flight Checks get up to
+    /// Serves until `shutdown` resolves. Then readiness turns false and the
+    /// gRPC health status goes NOT_SERVING; after `server.shutdown_delay` the
+    /// listeners stop accepting, and in-flight Checks get up to
     /// `server.drain_timeout` to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let shutting_down = Arc::new(AtomicBool::new(false));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<AuthorizationServer<CheckService>>().await;
         let drain_timeout = self.config.server.drain_timeout;
+        let shutdown_delay = self.config.server.shutdown_delay;
+        let reloading = self.config_path.clone().map(|path| {
+            let reloader = Reloader::new(
+                path,
+                self.config.clone(),
+                self.sources.clone(),
+                self.authorizer.clone(),
+                self.key_metrics.clone(),
+                self.ops_metrics.clone(),
+            );
+            tokio::spawn(Arc::new(reloader).watch())
+        });
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let flag = shutting_down.clone();
@@ -88,7 +128,8 @@ impl Server {
             health.set_not_serving::<AuthorizationServer<CheckService>>().await;
             // The server as a whole (empty service name, what most probes ask about) too.
             health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
-            tracing::info!("shutting down: not ready, draining in-flight checks");
+            tracing::info!(delay = ?shutdown_delay, "shutting down: not ready; draining after the delay");
+            tokio::time::sleep(shutdown_delay).await;
             let _ = stop_tx.send(true);
         });
 
@@ -121,6 +162,9 @@ impl Server {
             _ = async { let _ = draining.wait_for(|stop| *stop).await; tokio::time::sleep(drain_timeout).await } => {
                 tracing::warn!("drain timeout reached, closing remaining connections");
             }
+        }
+        if let Some(task) = reloading {
+            task.abort();
         }
         Ok(())
     }

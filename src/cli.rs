@@ -21,9 +21,23 @@ pub struct Cli {
     pub command: Command,
 }
 
+const SERVE_HELP: &str = "\
+Environment:
+  GATEHOUSE_CONFIG      configuration file (same as --config)
+  GATEHOUSE_LOG_FORMAT  text | json (same as --log-format)
+  GATEHOUSE_LOG         log filter when RUST_LOG is unset (same as --log-level)
+  RUST_LOG              log filter, e.g. `info,gatehouse=debug`; overrides --log-level
+
+Signals:
+  SIGTERM, SIGINT       not ready at once; stop accepting after server.shutdown_delay;
+                        in-flight checks get server.drain_timeout to finish
+  SIGHUP                reload the configuration file (it is also reloaded when it changes);
+                        an invalid file is refused and the running configuration stays";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve ext_authz Check on server.grpc_addr and /healthz, /readyz, /metrics on server.http_addr.
+    #[command(after_help = SERVE_HELP)]
     Serve {
         /// Configuration file (YAML).
         #[arg(long, short, env = "GATEHOUSE_CONFIG")]
@@ -58,10 +72,11 @@ pub enum DevCommand {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config } => {
-            let config = crate::config::load_file(&config)?;
+            let path = config;
+            let config = crate::config::load_file(&path)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async {
-                let server = crate::app::Server::bind(config).await?;
+                let server = crate::app::Server::bind(config).await?.reload_from(path);
                 server.run(crate::app::shutdown_signal()).await
             })?;
             Ok(ExitCode::SUCCESS)

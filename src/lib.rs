@@ -18,6 +18,7 @@
 //! - [`server`]: the gRPC Check service and the HTTP operations endpoints;
 //!   translation between the wire and `authz` only.
 //! - [`telemetry`]: logging setup and the Check metrics.
+//! - [`reload`]: live config reload (SIGHUP, file change) with key caches kept.
 //! - [`cli`]: the command line (`serve`, `check-config`, `dev`).
 //! - [`app`]: wiring: builds everything from a config and runs it until shutdown.
 //! - [`explain`]: `gatehouse explain`, one offline decision through the Check code path.
@@ -31,5 +32,6 @@ pub mod config;
 pub mod dev;
 pub mod explain;
 pub mod keys;
+pub mod reload;
 pub mod server;
 pub mod telemetry;

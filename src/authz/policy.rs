@@ -31,6 +31,8 @@ pub struct Policy {
     /// Set when `bypass_cors_preflight: true`: the rule preflights get.
     pub cors_preflight: Option<Rule>,
     pub allow_encoded_slashes: bool,
+    /// Log every decision at `info` rather than `debug`.
+    pub decision_log: bool,
     pub max_token_bytes: usize,
     /// Every header any provider may inject: stripped whenever gatehouse does
     /// not set it itself, so a client can never supply one.
@@ -70,6 +72,7 @@ impl Policy {
             fallback,
             cors_preflight,
             allow_encoded_slashes: config.allow_encoded_slashes,
+            decision_log: config.decision_log,
             max_token_bytes: config.limits.max_token_bytes,
             identity_headers,
         })

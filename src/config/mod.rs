@@ -108,7 +108,7 @@ pub struct TelemetryConfig {
 }
 
 /// `server:`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address of the ext_authz gRPC service. Default `0.0.0.0:9001`.

@@ -3,6 +3,9 @@
 //! deny reason) or from the configuration (provider and rule names), never
 //! from tokens, claims or paths.
 
+pub mod ops;
+pub mod process;
+
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
