@@ -75,10 +75,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let path = config;
             let config = crate::config::load_file(&path)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(async {
+            // The exporter's channel and batch task live on the serving runtime.
+            let tracer = {
+                let _runtime = runtime.enter();
+                crate::telemetry::tracing::start_export(&config.telemetry)?
+            };
+            let served = runtime.block_on(async {
                 let server = crate::app::Server::bind(config).await?.reload_from(path);
                 server.run(crate::app::shutdown_signal()).await
-            })?;
+            });
+            // Flush queued spans while the runtime is still up.
+            if let Some(tracer) = tracer {
+                tracer.shutdown();
+            }
+            served?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { config } => match crate::config::load_file(&config) {

@@ -64,8 +64,13 @@ impl Reloader {
             }
         };
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        if config.server != live.config.server {
-            tracing::warn!("`server` settings changed; they take effect only after a restart");
+        for (section, changed) in [
+            ("server", config.server != live.config.server),
+            ("telemetry", config.telemetry != live.config.telemetry),
+        ] {
+            if changed {
+                tracing::warn!(section, "settings changed that take effect only after a restart");
+            }
         }
         let sources = match self.sources_for(&config, &live) {
             Ok(sources) => sources,

@@ -39,13 +39,24 @@ impl Authorization for CheckService {
     async fn check(&self, request: Request<CheckRequest>) -> Result<Response<CheckResponse>, Status> {
         let started = Instant::now();
         let check = request.into_inner();
-        let decision = match http_attributes(&check) {
-            Some(http) => self.authorizer.check(&to_http_request(&check, http)).await,
-            None => Decision::deny(DenyReason::MalformedRequest),
+        // Parented on the request's W3C `traceparent`; ends when the Check returns.
+        let span = crate::telemetry::tracing::check_span(&check);
+        let decide = async {
+            match http_attributes(&check) {
+                Some(http) => self.authorizer.check(&to_http_request(&check, http)).await,
+                None => Decision::deny(DenyReason::MalformedRequest),
+            }
         };
-        let request_id =
-            check.attributes.as_ref().and_then(|a| a.request.as_ref()).and_then(|r| r.http.as_ref());
-        crate::telemetry::log_decision(&decision, request_id.map(|h| h.id.as_str()).unwrap_or(""));
+        let decision = tracing::Instrument::instrument(decide, span.clone()).await;
+        span.in_scope(|| {
+            crate::telemetry::tracing::record_decision(&span, &decision);
+            let headers = crate::telemetry::tracing::CheckHeaders::new(&check);
+            let request_id = headers
+                .header("x-request-id")
+                .or_else(|| http_attributes(&check).map(|h| h.id.as_str()))
+                .unwrap_or("");
+            crate::telemetry::log_decision(&decision, request_id, self.authorizer.policy().decision_log);
+        });
         self.metrics.record_check(&decision, started.elapsed());
         Ok(Response::new(to_check_response(&decision)))
     }

@@ -6,6 +6,8 @@
 pub mod ops;
 pub mod process;
 
+pub mod tracing;
+
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -25,19 +27,25 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global tracing subscriber. `RUST_LOG` overrides `default_filter`.
+/// Installs the global tracing subscriber, once, at start-up. `RUST_LOG`
+/// overrides `default_filter` (for log lines only). The subscriber also holds
+/// the span export slot that [`tracing::start_export`] fills when the config
+/// sets `telemetry.otlp_endpoint`; until then no OpenTelemetry code runs.
 pub fn init_logging(format: LogFormat, default_filter: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     use std::io::IsTerminal;
+    use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     // Colour only on a terminal: escape codes in files and log pipelines are noise.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+    let ansi = std::io::stderr().is_terminal();
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    // The log filter is per layer: `RUST_LOG=warn` quiets logs, not exported spans.
+    let subscriber = tracing_subscriber::registry().with(self::tracing::export_layer());
     // A second init (tests) is harmless: keep whichever subscriber came first.
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => subscriber.with(logs.with_filter(filter)).try_init(),
+        LogFormat::Json => subscriber.with(logs.json().flatten_event(true).with_filter(filter)).try_init(),
     };
 }
 
@@ -142,32 +150,47 @@ impl KeyMetrics {
     }
 }
 
-/// One line per decision at debug level: never the token or claims.
-pub fn log_decision(decision: &Decision, request_id: &str) {
-    match decision {
-        Decision::Allow(allow) => tracing::debug!(
-            request_id,
-            decision = "allow",
-            rule = &*allow.rule,
-            provider = allow.provider.as_deref().unwrap_or(""),
-            sub_hash = allow
-                .token
-                .as_ref()
-                .and_then(|t| t.claims.get("sub"))
-                .and_then(|s| s.as_str())
-                .map(hash_for_log),
-            "check"
-        ),
-        Decision::Deny(deny) => tracing::debug!(
-            request_id,
-            decision = "deny",
-            reason = deny.reason.as_str(),
-            rule = deny.rule.as_deref().unwrap_or(""),
-            provider = deny.provider.as_deref().unwrap_or(""),
-            "check"
-        ),
+/// One line per decision: at `info` when `decision_log: true`, else at
+/// `debug`. Never the token or claims; the subject only as a hash.
+pub fn log_decision(decision: &Decision, request_id: &str, at_info: bool) {
+    if at_info {
+        decision_event!(::tracing::Level::INFO, decision, request_id);
+    } else {
+        decision_event!(::tracing::Level::DEBUG, decision, request_id);
     }
 }
+
+/// `tracing::event!` needs its level as a constant, hence a macro per level.
+macro_rules! decision_event {
+    ($level:expr, $decision:expr, $request_id:expr) => {
+        match $decision {
+            Decision::Allow(allow) => ::tracing::event!(
+                $level,
+                request_id = $request_id,
+                decision = "allow",
+                rule = &*allow.rule,
+                provider = allow.provider.as_deref().unwrap_or(""),
+                sub_hash = allow
+                    .token
+                    .as_ref()
+                    .and_then(|t| t.claims.get("sub"))
+                    .and_then(|s| s.as_str())
+                    .map(hash_for_log),
+                "check"
+            ),
+            Decision::Deny(deny) => ::tracing::event!(
+                $level,
+                request_id = $request_id,
+                decision = "deny",
+                reason = deny.reason.as_str(),
+                rule = deny.rule.as_deref().unwrap_or(""),
+                provider = deny.provider.as_deref().unwrap_or(""),
+                "check"
+            ),
+        }
+    };
+}
+use decision_event;
 
 /// A short SHA-256 prefix: correlates log lines without revealing the value.
 pub fn hash_for_log(value: &str) -> String {
