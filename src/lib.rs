@@ -17,7 +17,7 @@
 //!   module that fetches (remote JWKS) or reads (JWKS files) key material.
 //! - [`server`]: the gRPC Check service and the HTTP operations endpoints;
 //!   translation between the wire and `authz` only.
-//! - [`telemetry`]: logging setup and the Check metrics.
+//! - [`telemetry`]: logging, metrics (Check, keys, process, reload) and tracing spans.
 //! - [`reload`]: live config reload (SIGHUP, file change) with key caches kept.
 //! - [`cli`]: the command line (`serve`, `check-config`, `dev`).
 //! - [`app`]: wiring: builds everything from a config and runs it until shutdown.
