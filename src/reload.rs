@@ -26,6 +26,9 @@ pub struct Reloader {
     key_metrics: Arc<KeyMetrics>,
     ops_metrics: Arc<OpsMetrics>,
     live: Mutex<Live>,
+    /// The file's state when the live config was read, so a change made
+    /// before the watcher first runs is not missed.
+    loaded_state: Option<(SystemTime, u64)>,
 }
 
 /// The configuration in force and the key sources built for it.
@@ -43,7 +46,15 @@ impl Reloader {
         key_metrics: Arc<KeyMetrics>,
         ops_metrics: Arc<OpsMetrics>,
     ) -> Self {
-        Self { path, authorizer, key_metrics, ops_metrics, live: Mutex::new(Live { config, sources }) }
+        let loaded_state = modified(&path);
+        Self {
+            path,
+            authorizer,
+            key_metrics,
+            ops_metrics,
+            live: Mutex::new(Live { config, sources }),
+            loaded_state,
+        }
     }
 
     /// Loads the file and, if it is valid, makes it live.
@@ -113,7 +124,7 @@ impl Reloader {
     /// Reloads on SIGHUP and whenever the file's modification time or size
     /// changes (a Kubernetes ConfigMap update swaps a symlink: this follows it).
     pub async fn watch(self: Arc<Self>) {
-        let mut last = modified(&self.path);
+        let mut last = self.loaded_state;
         let mut hangup = hangup_signal();
         let mut poll = tokio::time::interval(POLL_INTERVAL);
         loop {

@@ -791,6 +791,12 @@ async fn json_decision_log_carries_no_token() {
     let token = key.mint(&claims(json!({ "marker": marker }))).unwrap();
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3);
+    // A denied token carries the marker too: deny lines must not leak either.
+    let expired_id = format!("req-{:016x}", rand::random::<u64>());
+    let expired = key
+        .mint(&claims(json!({ "marker": marker, "iat": now_unix() - 7200, "exp": now_unix() - 3600 })))
+        .unwrap();
+    let expired_parts: Vec<&str> = expired.split('.').collect();
 
     let mut served =
         Served::spawn(dir.path(), &["--log-format", "json", "serve", "--config", path.to_str().unwrap()]);
@@ -804,6 +810,13 @@ async fn json_decision_log_carries_no_token() {
             .expect("Check RPC")
             .into_inner();
         assert_eq!(http_status(&response), 200);
+        let auth = bearer(&expired);
+        let response = client
+            .check(request("GET", "/api/orders", &[("authorization", &auth), ("x-request-id", &expired_id)]))
+            .await
+            .expect("Check RPC")
+            .into_inner();
+        assert_eq!(http_status(&response), 401);
     }
     served.signal("TERM");
     let status = served.wait_exit(Duration::from_secs(15)).await;
@@ -820,9 +833,9 @@ async fn json_decision_log_carries_no_token() {
     assert!(!lines.is_empty(), "no log output");
     let decisions: Vec<&Value> =
         lines.iter().filter(|l| field(l, "message").and_then(Value::as_str) == Some("check")).collect();
-    assert_eq!(decisions.len(), 1, "exactly one decision line:\n{stderr}");
+    assert_eq!(decisions.len(), 2, "exactly two decision lines:\n{stderr}");
     let line = decisions[0];
-    eprintln!("decision line: {line}");
+    eprintln!("decision lines:\n{line}\n{}", decisions[1]);
     assert_eq!(line["level"], "INFO", "{line}");
     assert_eq!(field(line, "decision"), Some(&json!("allow")), "{line}");
     assert_eq!(field(line, "rule"), Some(&json!("api")), "{line}");
@@ -834,6 +847,14 @@ async fn json_decision_log_carries_no_token() {
         sub_hash.len() == 16 && sub_hash.bytes().all(|b| b.is_ascii_hexdigit()),
         "sub_hash is not 16 hex chars: {sub_hash}"
     );
+    assert_eq!(sub_hash, gatehouse::telemetry::hash_for_log("alice"));
+
+    let line = decisions[1];
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(field(line, "decision"), Some(&json!("deny")), "{line}");
+    assert_eq!(field(line, "reason"), Some(&json!("expired")), "{line}");
+    assert_eq!(field(line, "rule"), Some(&json!("api")), "{line}");
+    assert_eq!(field(line, "request_id"), Some(&json!(expired_id)), "{line}");
 
     for (what, secret) in [
         ("the token", token.as_str()),
@@ -841,6 +862,9 @@ async fn json_decision_log_carries_no_token() {
         ("the token's signature", parts[2]),
         ("the subject", "alice"),
         ("the marker claim", marker.as_str()),
+        ("the expired token", expired.as_str()),
+        ("the expired token's payload", expired_parts[1]),
+        ("the expired token's signature", expired_parts[2]),
     ] {
         assert!(!stderr.contains(secret), "{what} appears in the log:\n{stderr}");
         assert!(!stdout.contains(secret), "{what} appears on stdout:\n{stdout}");
