@@ -18,7 +18,7 @@ WORK=.tmp/demo
 mkdir -p "$WORK"
 
 command -v curl >/dev/null || { echo "the demo shows its requests with curl; please install it" >&2; exit 1; }
-ENVOY=$(scripts/ensure-envoy.sh)
+ENVOY="${ENVOY_BIN:-$(scripts/ensure-tools.sh)/envoy}"
 echo "== building gatehouse"
 cargo build --quiet --bin gatehouse
 BIN=target/debug/gatehouse

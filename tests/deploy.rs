@@ -1,0 +1,195 @@
+//! The shipped deployment files are checked, not just written: every
+//! kustomization renders, every object validates against the Kubernetes 1.30
+//! and 1.37 schemas (offline, strict), the gatehouse configs inside the
+//! ConfigMaps pass `gatehouse check-config`, the Envoy config passes
+//! `envoy --mode validate`, and the Dockerfile keeps its guarantees.
+//!
+//! Tools come from `KUBECTL_BIN`, `KUBERNETES_VALIDATE_BIN` and `ENVOY_BIN`, or
+//! the project's `.venv` (installed by scripts/test.sh); a missing tool fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+const OVERLAYS: &[&str] = &["base", "central", "sidecar"];
+const SCHEMA_VERSIONS: &[&str] = &["1.30.0", "1.37.0"];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tool(env: &str, name: &str) -> PathBuf {
+    let path =
+        std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| repo().join(".venv/bin").join(name));
+    assert!(
+        path.exists(),
+        "{name} not found at {}: run scripts/test.sh (it installs the pinned tools into .venv) or set {env}",
+        path.display()
+    );
+    path
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn render(overlay: &str) -> String {
+    let dir = repo().join("deploy/kubernetes").join(overlay);
+    let output = run(Command::new(tool("KUBECTL_BIN", "kubectl")).arg("kustomize").arg(&dir));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn objects(rendered: &str) -> Vec<Value> {
+    serde_yaml_ng::Deserializer::from_str(rendered)
+        .map(|doc| Value::deserialize(doc).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn kind(object: &Value) -> &str {
+    object["kind"].as_str().unwrap_or("")
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn every_kustomization_renders_and_validates_against_the_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    for overlay in OVERLAYS {
+        let path = write(dir.path(), &format!("{overlay}.yaml"), &render(overlay));
+        for version in SCHEMA_VERSIONS {
+            run(Command::new(tool("KUBERNETES_VALIDATE_BIN", "kubernetes-validate"))
+                .args(["--strict", "--quiet", "-k", version])
+                .arg(&path));
+        }
+    }
+}
+
+#[test]
+fn the_validator_does_reject_a_broken_object() {
+    // Proves the check above can fail: an unknown field under strict validation.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = render("base").replace("terminationGracePeriodSeconds: 30", "terminationGracePeriod: 30");
+    let path = write(dir.path(), "broken.yaml", &broken);
+    let output = Command::new(tool("KUBERNETES_VALIDATE_BIN", "kubernetes-validate"))
+        .args(["--strict", "--quiet", "-k", "1.30.0"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "an unknown field must fail strict validation");
+}
+
+#[test]
+fn gatehouse_configs_in_config_maps_pass_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for overlay in OVERLAYS {
+        for object in objects(&render(overlay)).iter().filter(|o| kind(o) == "ConfigMap") {
+            let Some(config) = object["data"]["config.yaml"].as_str() else { continue };
+            let path = write(dir.path(), &format!("{overlay}-config.yaml"), config);
+            run(Command::new(env!("CARGO_BIN_EXE_gatehouse")).arg("check-config").arg("--config").arg(&path));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 3, "base, central and sidecar each ship a gatehouse config");
+}
+
+#[test]
+fn the_sidecar_envoy_config_map_is_the_tested_file_and_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = objects(&render("sidecar"));
+    let envoy = objects
+        .iter()
+        .find(|o| {
+            kind(o) == "ConfigMap"
+                && o["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("envoy-sidecar"))
+        })
+        .expect("envoy-sidecar ConfigMap");
+    let config = envoy["data"]["envoy.yaml"].as_str().unwrap();
+    let shipped = std::fs::read_to_string(repo().join("deploy/envoy/sidecar.yaml")).unwrap();
+    assert_eq!(config, shipped, "the pod mounts deploy/envoy/sidecar.yaml itself");
+    let path = write(dir.path(), "envoy.yaml", config);
+    run(Command::new(tool("ENVOY_BIN", "envoy"))
+        .args(["--mode", "validate", "--log-level", "error", "-c"])
+        .arg(&path));
+    // The Deployment mounts that ConfigMap (with its hash suffix) where Envoy reads it.
+    let deployment = objects.iter().find(|o| kind(o) == "Deployment").unwrap();
+    let volumes = deployment["spec"]["template"]["spec"]["volumes"].as_sequence().unwrap();
+    let name = envoy["metadata"]["name"].as_str().unwrap();
+    assert!(volumes.iter().any(|v| v["configMap"]["name"].as_str() == Some(name)));
+}
+
+/// Every container is hardened, probed and bounded; pods drain in time.
+#[test]
+fn every_container_is_hardened_probed_and_bounded() {
+    for overlay in OVERLAYS {
+        for deployment in objects(&render(overlay)).iter().filter(|o| kind(o) == "Deployment") {
+            let pod = &deployment["spec"]["template"]["spec"];
+            let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap_or(30);
+            assert!(grace > 15, "{overlay}: grace period must exceed shutdown_delay + drain_timeout");
+            assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault", "{overlay}");
+            let annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
+            assert_eq!(annotations["prometheus.io/scrape"], "true", "{overlay}");
+            for container in pod["containers"].as_sequence().unwrap() {
+                let name = format!("{overlay}/{}", container["name"].as_str().unwrap());
+                let security = &container["securityContext"];
+                assert_eq!(security["runAsNonRoot"], true, "{name}");
+                assert_eq!(security["readOnlyRootFilesystem"], true, "{name}");
+                assert_eq!(security["allowPrivilegeEscalation"], false, "{name}");
+                assert_eq!(security["capabilities"]["drop"][0], "ALL", "{name}");
+                assert_eq!(security["seccompProfile"]["type"], "RuntimeDefault", "{name}");
+                assert!(!container["readinessProbe"].is_null(), "{name}: readinessProbe");
+                assert!(!container["livenessProbe"].is_null(), "{name}: livenessProbe");
+                assert!(!container["resources"]["requests"].is_null(), "{name}: requests");
+                assert!(!container["resources"]["limits"]["memory"].is_null(), "{name}: memory limit");
+                if container["name"] == "gatehouse" {
+                    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz", "{name}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn central_is_highly_available_and_fenced() {
+    let objects = objects(&render("central"));
+    let of = |k: &str| objects.iter().find(|o| kind(o) == k).unwrap_or_else(|| panic!("no {k}"));
+    assert!(of("Deployment")["spec"]["replicas"].as_u64().unwrap() >= 2);
+    assert!(!of("Deployment")["spec"]["template"]["spec"]["topologySpreadConstraints"].is_null());
+    assert!(of("HorizontalPodAutoscaler")["spec"]["minReplicas"].as_u64().unwrap() >= 2);
+    assert_eq!(of("PodDisruptionBudget")["spec"]["minAvailable"], 1);
+    let ingress = of("NetworkPolicy")["spec"]["ingress"].as_sequence().unwrap();
+    let check_port = ingress.iter().find(|rule| rule["ports"][0]["port"] == 9001).unwrap();
+    assert!(!check_port["from"][0]["podSelector"].is_null(), "only the gateway's pods reach 9001");
+    let service = of("Service");
+    let grpc = service["spec"]["ports"].as_sequence().unwrap().iter().find(|p| p["name"] == "grpc").unwrap();
+    assert_eq!((grpc["port"].as_u64(), grpc["appProtocol"].as_str()), (Some(9001), Some("grpc")));
+}
+
+#[test]
+fn dockerfile_builds_a_distroless_non_root_image() {
+    // No container engine runs here; these are the properties the image must keep.
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    let final_stage = dockerfile.rsplit("\nFROM ").next().unwrap();
+    assert!(final_stage.starts_with("gcr.io/distroless/"), "final stage is distroless");
+    assert!(final_stage.contains("USER nonroot"), "runs as non-root");
+    assert!(final_stage.contains(r#"ENTRYPOINT ["gatehouse", "serve"]"#));
+    assert!(final_stage.contains("GATEHOUSE_CONFIG=/etc/gatehouse/config.yaml"));
+    assert!(!final_stage.contains("RUN "), "no shell in the final stage");
+    let ignore = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
+    assert!(ignore.lines().next() == Some("# Only what the image build needs goes into the context."));
+    assert!(ignore.contains("\n*\n") && ignore.contains("!src/"), "context is an allow-list");
+}
