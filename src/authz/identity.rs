@@ -14,7 +14,7 @@ use super::token::TokenSource;
 /// A token that verified, with every source it was found in.
 pub(super) struct Authenticated<'p> {
     pub provider: usize,
-    pub token: VerifiedToken,
+    pub token: Arc<VerifiedToken>,
     pub sources: Vec<&'p TokenSource>,
 }
 
@@ -68,7 +68,7 @@ pub(super) fn authenticated(policy: &Policy, rule: &Rule, verified: Authenticate
         set_headers,
         remove_headers,
         remove_query_params,
-        token: Some(Arc::new(verified.token)),
+        token: Some(verified.token),
     }
 }
 

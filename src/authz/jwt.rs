@@ -89,12 +89,25 @@ pub struct Validation {
 }
 
 /// A token whose signature and claims passed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct VerifiedToken {
     pub alg: Algorithm,
     pub claims: Map<String, Value>,
     /// The payload segment as received (base64url), for `payload_header`.
     pub payload_b64: String,
+    /// Which key verified it (see `VerifyingKey::fingerprint`).
+    pub key_fingerprint: u64,
+    /// `exp`, if the token has one.
+    pub exp: Option<f64>,
+    /// The server's rendering of these claims (dynamic metadata), built once
+    /// per verified token and reused on every cache hit.
+    pub rendered: std::sync::OnceLock<prost_types::Struct>,
+}
+
+impl PartialEq for VerifiedToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.alg == other.alg && self.claims == other.claims && self.key_fingerprint == other.key_fingerprint
+    }
 }
 
 /// Parses a compact JWS without trusting any of it.
@@ -161,20 +174,22 @@ impl UnverifiedToken<'_> {
             return Err(TokenError::AlgorithmNotAllowed);
         }
         let message = self.signing_input.as_bytes();
-        match keys.lookup(self.kid(), self.alg) {
+        let key = match keys.lookup(self.kid(), self.alg) {
             KeyLookup::UnknownKid => return Err(TokenError::UnknownKid),
             KeyLookup::NoKeyForAlgorithm => return Err(TokenError::NoMatchingKey),
-            KeyLookup::Candidates(candidates) => {
-                if !candidates.iter().any(|key| key.verify(self.alg, message, &self.signature).is_ok()) {
-                    return Err(TokenError::BadSignature);
-                }
-            }
-        }
+            KeyLookup::Candidates(candidates) => candidates
+                .into_iter()
+                .find(|key| key.verify(self.alg, message, &self.signature).is_ok())
+                .ok_or(TokenError::BadSignature)?,
+        };
         check_claims(&self.claims, rules, now)?;
         Ok(VerifiedToken {
             alg: self.alg,
             claims: self.claims.clone(),
             payload_b64: self.payload_b64.to_owned(),
+            key_fingerprint: key.fingerprint(),
+            exp: self.claims.get("exp").and_then(Value::as_f64),
+            rendered: std::sync::OnceLock::new(),
         })
     }
 }

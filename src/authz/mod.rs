@@ -7,6 +7,7 @@
 //! decides again.
 
 mod authorizer;
+pub mod cache;
 pub mod decision;
 mod identity;
 pub mod jwt;
@@ -29,8 +30,9 @@ pub use request::HttpRequest;
 
 pub use identity::claim_at;
 
+use cache::TokenDigest;
 use identity::{anonymous, authenticated, Authenticated};
-use jwt::TokenError;
+use jwt::{TokenError, VerifiedToken};
 use path::PathError;
 use require::Unmet;
 use rules::{Action, Rule, Selection};
@@ -101,7 +103,33 @@ fn authenticate<'p>(
     now: u64,
 ) -> Result<Authenticated<'p>, Failure> {
     let (raw, sources) = find_token(policy, candidates, request)?;
-    let parsed = jwt::parse(&raw, policy.max_token_bytes).map_err(|e| (DenyReason::Token(e), None))?;
+    if raw.len() > policy.max_token_bytes {
+        return Err((DenyReason::Token(TokenError::TooLarge), None));
+    }
+    let cached = policy.token_cache.as_ref().map(|cache| (cache, TokenDigest::of(&raw)));
+    if let Some((cache, digest)) = &cached {
+        for &index in candidates {
+            if let Some(token) = cache.get(*digest, index, &policy.providers[index], now) {
+                return Ok(Authenticated { provider: index, token, sources });
+            }
+        }
+    }
+    let token = verify_token(policy, candidates, &raw, now)?;
+    if let Some((cache, digest)) = cached {
+        cache.insert(digest, token.0, &policy.providers[token.0], token.1.clone());
+    }
+    Ok(Authenticated { provider: token.0, token: token.1, sources })
+}
+
+/// Parses the token once and verifies it with each candidate provider whose
+/// issuer matches its (unverified) `iss`, until one accepts it.
+fn verify_token(
+    policy: &Policy,
+    candidates: &[usize],
+    raw: &str,
+    now: u64,
+) -> Result<(usize, Arc<VerifiedToken>), Failure> {
+    let parsed = jwt::parse(raw, policy.max_token_bytes).map_err(|e| (DenyReason::Token(e), None))?;
     let mut failure: Option<Failure> = None;
     for &index in candidates {
         let provider = &policy.providers[index];
@@ -113,7 +141,7 @@ fn authenticate<'p>(
             continue;
         };
         match parsed.verify(&keys, &provider.validation, now) {
-            Ok(token) => return Ok(Authenticated { provider: index, token, sources }),
+            Ok(token) => return Ok((index, Arc::new(token))),
             Err(error) => {
                 failure.get_or_insert((DenyReason::Token(error), Some(index)));
             }

@@ -33,6 +33,8 @@ pub struct Policy {
     pub allow_encoded_slashes: bool,
     /// Log every decision at `info` rather than `debug`.
     pub decision_log: bool,
+    /// Verified tokens, when `cache.enabled`.
+    pub token_cache: Option<super::cache::TokenCache>,
     pub max_token_bytes: usize,
     /// Every header any provider may inject: stripped whenever gatehouse does
     /// not set it itself, so a client can never supply one.
@@ -73,6 +75,7 @@ impl Policy {
             cors_preflight,
             allow_encoded_slashes: config.allow_encoded_slashes,
             decision_log: config.decision_log,
+            token_cache: super::cache::TokenCache::new(&config.cache),
             max_token_bytes: config.limits.max_token_bytes,
             identity_headers,
         })

@@ -22,6 +22,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "allow_encoded_slashes",
     "decision_log",
     "telemetry",
+    "cache",
 ];
 
 /// Reads, parses and validates a configuration file.
@@ -100,6 +101,7 @@ fn structural_problems(document: &Value) -> Vec<Problem> {
                 check_one::<bool>(name, value)
             }
             ("telemetry", _) => check_one::<super::TelemetryConfig>(name, value),
+            ("cache", _) => check_one::<super::CacheConfig>(name, value),
             _ => check_one::<Vec<Value>>(name, value),
         };
         problems.extend(found);

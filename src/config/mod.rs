@@ -92,6 +92,39 @@ pub struct Config {
     /// Tracing export.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// The verified-token cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
+}
+
+/// `cache:` — verified tokens, so a token's signature and claims are checked
+/// once, not on every request. Rules still run per request.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Default `true`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Capacity in typical tokens (a token with a large payload counts as
+    /// several). Default 100000.
+    #[serde(default = "default_cache_entries")]
+    pub max_entries: u64,
+    /// Longest an entry lives; never past the token's `exp` minus `clock_skew`. Default `5m`.
+    #[serde(default = "default_cache_ttl", with = "duration")]
+    pub max_ttl: Duration,
+}
+
+fn default_cache_entries() -> u64 {
+    100_000
+}
+fn default_cache_ttl() -> Duration {
+    Duration::from_secs(300)
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { enabled: true, max_entries: default_cache_entries(), max_ttl: default_cache_ttl() }
+    }
 }
 
 /// `telemetry:`

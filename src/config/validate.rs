@@ -54,6 +54,12 @@ pub fn validate(config: &Config) -> Vec<Problem> {
         check_identity_headers(&path, provider, &token_headers, &mut problems);
     }
     super::validate_rules::check_rules(&config.rules, &names, &mut problems);
+    if config.cache.enabled && config.cache.max_entries == 0 {
+        problems.push(Problem::new("cache.max_entries", "must be at least 1 (or set `enabled: false`)"));
+    }
+    if !(Duration::from_secs(1)..=Duration::from_secs(24 * 3600)).contains(&config.cache.max_ttl) {
+        problems.push(Problem::new("cache.max_ttl", "must be between 1s and 24h"));
+    }
     if !TOKEN_BYTES_RANGE.contains(&config.limits.max_token_bytes) {
         problems.push(Problem::new("limits.max_token_bytes", "must be between 256 and 1048576"));
     }

@@ -31,6 +31,9 @@ pub struct BadSignature;
 pub struct VerifyingKey {
     kid: Option<String>,
     family: KeyFamily,
+    /// Identity of the key material (and kid): lets a cached verification be
+    /// dropped once the key that made it is no longer published.
+    fingerprint: u64,
     /// Each allowed algorithm with its ready-to-use verifier.
     verifiers: Vec<(Algorithm, Verifier)>,
 }
@@ -70,7 +73,7 @@ impl VerifyingKey {
             let parsed = components.to_parsed_public_key(rsa_params(alg)).map_err(|_| KeyError::Rejected)?;
             verifiers.push((alg, Verifier::Public(parsed)));
         }
-        Self::build(kid, KeyFamily::Rsa, verifiers)
+        Self::build(kid, KeyFamily::Rsa, &[n, e], verifiers)
     }
 
     /// An EC key from its affine coordinates; `alg` is ES256 (P-256) or ES384 (P-384).
@@ -88,8 +91,8 @@ impl VerifyingKey {
         point.push(0x04);
         point.extend_from_slice(x);
         point.extend_from_slice(y);
-        let parsed = ParsedPublicKey::new(verification, point).map_err(|_| KeyError::Rejected)?;
-        Self::build(kid, KeyFamily::Ec, vec![(alg, Verifier::Public(parsed))])
+        let parsed = ParsedPublicKey::new(verification, &point).map_err(|_| KeyError::Rejected)?;
+        Self::build(kid, KeyFamily::Ec, &[&point], vec![(alg, Verifier::Public(parsed))])
     }
 
     /// An Ed25519 key from its 32-byte public key.
@@ -98,7 +101,7 @@ impl VerifyingKey {
             return Err(KeyError::Rejected);
         }
         let parsed = ParsedPublicKey::new(&signature::ED25519, x).map_err(|_| KeyError::Rejected)?;
-        Self::build(kid, KeyFamily::Okp, vec![(Algorithm::EdDSA, Verifier::Public(parsed))])
+        Self::build(kid, KeyFamily::Okp, &[x], vec![(Algorithm::EdDSA, Verifier::Public(parsed))])
     }
 
     /// An HMAC secret, usable for each HS algorithm in `algs` whose hash output
@@ -120,18 +123,33 @@ impl VerifyingKey {
         if verifiers.is_empty() && algs.iter().any(|a| a.is_symmetric()) {
             return Err(KeyError::HmacTooShort { len: secret.len() });
         }
-        Self::build(kid, KeyFamily::Hmac, verifiers)
+        // The fingerprint digests the secret; it is never logged or exported.
+        Self::build(kid, KeyFamily::Hmac, &[secret], verifiers)
     }
 
     fn build(
         kid: Option<String>,
         family: KeyFamily,
+        material: &[&[u8]],
         verifiers: Vec<(Algorithm, Verifier)>,
     ) -> Result<Self, KeyError> {
         if verifiers.is_empty() {
             return Err(KeyError::NoAllowedAlgorithm);
         }
-        Ok(Self { kid, family, verifiers })
+        let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        digest.update(format!("{family:?}\0{}\0", kid.as_deref().unwrap_or("")).as_bytes());
+        for part in material {
+            digest.update(&(part.len() as u64).to_be_bytes());
+            digest.update(part);
+        }
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest.finish().as_ref()[..8]);
+        Ok(Self { kid, family, fingerprint: u64::from_be_bytes(first), verifiers })
+    }
+
+    /// Identity of this key's material and kid.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     pub fn kid(&self) -> Option<&str> {
@@ -192,6 +210,7 @@ fn bit_length(big_endian: &[u8]) -> usize {
 pub struct KeySet {
     keys: Vec<Arc<VerifyingKey>>,
     by_kid: HashMap<String, usize>,
+    fingerprints: std::collections::HashSet<u64>,
 }
 
 /// The outcome of looking up keys for one token.
@@ -218,9 +237,15 @@ impl KeySet {
                 }
                 set.by_kid.insert(kid, set.keys.len());
             }
+            set.fingerprints.insert(key.fingerprint);
             set.keys.push(Arc::new(key));
         }
         set
+    }
+
+    /// Whether the key with this fingerprint is (still) in the set.
+    pub fn contains_fingerprint(&self, fingerprint: u64) -> bool {
+        self.fingerprints.contains(&fingerprint)
     }
 
     pub fn len(&self) -> usize {

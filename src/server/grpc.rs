@@ -159,12 +159,11 @@ fn allow_metadata(allow: &Allow) -> Struct {
                 insert(&mut metadata, key, to_proto_value(value));
             }
         }
-        let claims = token.claims.iter().map(|(k, v)| (k.clone(), to_proto_value(v))).collect();
-        insert(
-            &mut metadata,
-            "claims",
-            ProtoValue { kind: Some(Kind::StructValue(Struct { fields: claims })) },
-        );
+        // Converted once per verified token; a cache hit reuses it.
+        let claims = token.rendered.get_or_init(|| Struct {
+            fields: token.claims.iter().map(|(k, v)| (k.clone(), to_proto_value(v))).collect(),
+        });
+        insert(&mut metadata, "claims", ProtoValue { kind: Some(Kind::StructValue(claims.clone())) });
     }
     metadata
 }

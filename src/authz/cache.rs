@@ -1,0 +1,137 @@
+//! The verified-token cache: a token's signature and registered claims are
+//! checked once; later requests with the same token and provider reuse the
+//! result. Rules and requirements still run on every request (they differ by
+//! route).
+//!
+//! - Key: SHA-256 of the token bytes plus the provider, so a hit is an exact
+//!   byte match of a token that verified, never a guess.
+//! - An entry lives until the token's `exp` minus the provider's clock skew, or
+//!   `cache.max_ttl`, whichever is first; a token without `exp` gets `max_ttl`.
+//! - An entry is dropped on use when the key that verified it is no longer in
+//!   the provider's key set (rotated out or revoked).
+//! - Only successes are cached: a flood of bad tokens cannot evict good entries
+//!   or fill the cache.
+//! - Capacity is weighed by payload size: a big token counts as several.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::jwt::VerifiedToken;
+use super::policy::Provider;
+use crate::config::CacheConfig;
+
+/// Payload bytes that one capacity unit ("a typical token") stands for.
+const BYTES_PER_UNIT: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct CacheKey {
+    digest: [u8; 32],
+    provider: usize,
+}
+
+#[derive(Clone)]
+struct Entry {
+    token: Arc<VerifiedToken>,
+    /// Absolute expiry of the entry, seconds since the epoch.
+    expires_at: f64,
+}
+
+/// Per-entry lifetime from `expires_at`.
+struct ExpireAtTokenExpiry;
+
+impl moka::Expiry<CacheKey, Entry> for ExpireAtTokenExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &CacheKey,
+        entry: &Entry,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        let remaining = entry.expires_at - unix_seconds();
+        Some(Duration::from_secs_f64(remaining.max(0.0)))
+    }
+}
+
+fn unix_seconds() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A bounded cache of verified tokens for one policy.
+pub struct TokenCache {
+    entries: moka::sync::Cache<CacheKey, Entry>,
+    max_ttl: f64,
+}
+
+/// The SHA-256 of a token, computed once per request.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenDigest([u8; 32]);
+
+impl TokenDigest {
+    pub fn of(token: &str) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(digest.as_ref());
+        Self(bytes)
+    }
+}
+
+impl TokenCache {
+    /// `None` when the cache is disabled.
+    pub fn new(config: &CacheConfig) -> Option<Self> {
+        if !config.enabled {
+            return None;
+        }
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(config.max_entries)
+            .weigher(|_key: &CacheKey, entry: &Entry| {
+                let units = entry.token.payload_b64.len().div_ceil(BYTES_PER_UNIT).max(1);
+                u32::try_from(units).unwrap_or(u32::MAX)
+            })
+            .expire_after(ExpireAtTokenExpiry)
+            .build();
+        Some(Self { entries, max_ttl: config.max_ttl.as_secs_f64() })
+    }
+
+    /// A cached verification of this token by `provider` (index `index`),
+    /// if it is still good: unexpired and made by a key still published.
+    pub fn get(
+        &self,
+        digest: TokenDigest,
+        index: usize,
+        provider: &Provider,
+        now: u64,
+    ) -> Option<Arc<VerifiedToken>> {
+        let key = CacheKey { digest: digest.0, provider: index };
+        let entry = self.entries.get(&key)?;
+        let keys = provider.keys.current()?;
+        let still_valid =
+            (now as f64) < entry.expires_at && keys.contains_fingerprint(entry.token.key_fingerprint);
+        if still_valid {
+            Some(entry.token)
+        } else {
+            self.entries.invalidate(&key);
+            None
+        }
+    }
+
+    /// Remembers a successful verification.
+    pub fn insert(&self, digest: TokenDigest, index: usize, provider: &Provider, token: Arc<VerifiedToken>) {
+        let now = unix_seconds();
+        let skew = provider.validation.clock_skew_secs as f64;
+        let until_exp = token.exp.map_or(f64::INFINITY, |exp| exp - skew);
+        let expires_at = until_exp.min(now + self.max_ttl);
+        if expires_at <= now {
+            return;
+        }
+        self.entries.insert(CacheKey { digest: digest.0, provider: index }, Entry { token, expires_at });
+    }
+
+    /// Entries currently held (approximate; for tests and metrics).
+    pub fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
