@@ -143,8 +143,15 @@ impl Server {
 
         let check = CheckService::new(self.authorizer.clone(), self.metrics.clone());
         let incoming = TcpIncoming::from(self.grpc).with_nodelay(Some(true));
+        // Tuned for few long-lived Envoy connections carrying many concurrent
+        // streams: generous windows (Checks are small, so flow control should
+        // never be what waits), a high stream limit, keepalive to notice dead peers.
         let grpc_server = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .initial_connection_window_size(Some(4 * 1024 * 1024))
+            .initial_stream_window_size(Some(1024 * 1024))
+            .max_concurrent_streams(Some(4096))
             .add_service(health_service)
             .add_service(AuthorizationServer::new(check))
             .serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone()));

@@ -135,3 +135,7 @@ impl TokenCache {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;

@@ -53,8 +53,23 @@ pub fn init_logging(format: LogFormat, default_filter: &str) {
 struct CheckLabels {
     decision: &'static str,
     reason: &'static str,
-    provider: String,
-    rule: String,
+    provider: SharedLabel,
+    rule: SharedLabel,
+}
+
+/// A label value shared with the compiled policy: recording a Check bumps a
+/// reference count instead of copying the provider and rule names.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+struct SharedLabel(Option<std::sync::Arc<str>>);
+
+impl prometheus_client::encoding::EncodeLabelValue for SharedLabel {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        encoder.write_str(self.0.as_deref().unwrap_or(""))
+    }
 }
 
 /// The Check path's metrics.
@@ -79,19 +94,19 @@ impl Metrics {
     }
 
     pub fn record_check(&self, decision: &Decision, elapsed: Duration) {
-        let (reason, provider, rule) = match decision {
-            Decision::Allow(allow) => ("", allow.provider.as_deref().unwrap_or(""), &*allow.rule),
-            Decision::Deny(deny) => (
-                deny.reason.as_str(),
-                deny.provider.as_deref().unwrap_or(""),
-                deny.rule.as_deref().unwrap_or(""),
-            ),
-        };
-        let labels = CheckLabels {
-            decision: decision.kind(),
-            reason,
-            provider: provider.to_owned(),
-            rule: rule.to_owned(),
+        let labels = match decision {
+            Decision::Allow(allow) => CheckLabels {
+                decision: "allow",
+                reason: "",
+                provider: SharedLabel(allow.provider.clone()),
+                rule: SharedLabel(Some(allow.rule.clone())),
+            },
+            Decision::Deny(deny) => CheckLabels {
+                decision: "deny",
+                reason: deny.reason.as_str(),
+                provider: SharedLabel(deny.provider.clone()),
+                rule: SharedLabel(deny.rule.clone()),
+            },
         };
         self.checks.get_or_create(&labels).inc();
         self.duration.observe(elapsed.as_secs_f64());

@@ -1,0 +1,383 @@
+//! Check-path benchmarks: decisions (cache hit and fresh verification per
+//! algorithm), bare JWT verification, rule selection over 100 rules, protobuf
+//! wire costs, and one whole Check without the gRPC transport.
+//!
+//! Run with `cargo bench --bench check`. Under `cargo test --all-targets` each
+//! benchmark runs once, so every fixture below is checked with assertions that
+//! must hold in both modes.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use prost::Message;
+use serde_json::json;
+
+use gatehouse::authz::{evaluate, jwt, Decision, Policy};
+use gatehouse::config::from_yaml;
+use gatehouse::dev::{now_unix, SigningKey};
+use gatehouse::keys::{jwk, Algorithm, KeySource, StaticKeys};
+use gatehouse::server::grpc::{to_check_response, to_http_request};
+use gatehouse::server::proto::envoy::service::auth::v3::{
+    attribute_context, AttributeContext, CheckRequest, CheckResponse,
+};
+
+const ISSUER: &str = "https://idp.example.com";
+const ALGORITHMS: [Algorithm; 4] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA, Algorithm::HS256];
+
+// ---------------------------------------------------------------------------
+// Fixtures (all built outside the measured closures)
+// ---------------------------------------------------------------------------
+
+/// A signing key, its JWKS (compact JSON) and one valid token it signed.
+struct Fixture {
+    alg: Algorithm,
+    jwks: String,
+    token: String,
+}
+
+impl Fixture {
+    /// A fresh key for `alg` and a token valid for an hour of wall-clock time
+    /// (the cache computes entry lifetimes from the real clock).
+    fn new(alg: Algorithm, now: u64) -> Self {
+        let key = SigningKey::generate(alg, format!("bench-{alg}")).expect("generate signing key");
+        let claims = json!({
+            "iss": ISSUER,
+            "sub": "user-7f3c9a12",
+            "aud": ["orders-api", "billing-api"],
+            "azp": "web-frontend",
+            "iat": now - 60,
+            "nbf": now - 60,
+            "exp": now + 3600,
+            "jti": "5b1f0c2e-8d7a-4e3b-9a61-0c4d2f7e8b90",
+            "scope": "openid profile email orders:read orders:write",
+            "email": "alice@example.com",
+            "email_verified": true,
+            "org": { "id": "org-42", "name": "Example Corp" },
+            "roles": ["buyer", "admin"],
+        });
+        let token = key.mint(&claims).expect("mint token");
+        let jwks = json!({ "keys": [key.public_jwk()] }).to_string();
+        Self { alg, jwks, token }
+    }
+
+    fn key_source(&self) -> Arc<dyn KeySource> {
+        let loaded =
+            jwk::parse_jwks(self.jwks.as_bytes(), &[self.alg], jwk::DEFAULT_MAX_KEYS).expect("parse jwks");
+        assert_eq!(loaded.set.len(), 1, "the bench JWKS must load its one key");
+        Arc::new(StaticKeys::new(loaded.set, "inline"))
+    }
+}
+
+/// One provider (`idp`) for the fixture's algorithm with three
+/// `claims_to_headers`, then `rules` and `extra` appended verbatim.
+fn policy(fixture: &Fixture, rules: &str, extra: &str) -> Policy {
+    // The JWKS is compact JSON without single quotes: a single-quoted YAML scalar holds it as is.
+    let yaml = format!(
+        r#"
+providers:
+  - name: idp
+    issuer: {ISSUER}
+    audiences: [orders-api]
+    algorithms: [{alg}]
+    jwks: {{ inline: '{jwks}' }}
+    claims_to_headers:
+      - {{ claim: sub, header: x-user-id }}
+      - {{ claim: org.id, header: x-org-id }}
+      - {{ claim: email, header: x-user-email }}
+rules:
+{rules}
+{extra}
+"#,
+        alg = fixture.alg,
+        jwks = fixture.jwks,
+    );
+    let config = from_yaml(&yaml).unwrap_or_else(|e| panic!("bench config does not load:\n{e}\n---\n{yaml}"));
+    Policy::compile(&config, vec![fixture.key_source()]).expect("bench rules compile")
+}
+
+/// The rule the decision benches hit: a provider and a scope.
+const ORDERS_RULE: &str = r#"
+  - name: health
+    match: { path: /healthz }
+    allow: anonymous
+  - name: orders-read
+    match: { path_prefix: /api/orders, methods: [GET, HEAD] }
+    require: { providers: [idp], scopes_all: ["orders:read"] }
+"#;
+
+const NO_CACHE: &str = "cache: { enabled: false }";
+
+/// 100 anonymous rules on distinct prefixes `/svc000` … `/svc099`; every tenth
+/// also has a path regex, every tenth (offset) a header condition, a few a
+/// method list. The last one has both a regex and a header condition.
+fn hundred_rules() -> String {
+    let mut yaml = String::new();
+    for i in 0..100 {
+        let mut conditions = vec![format!("path_prefix: /svc{i:03}")];
+        if i % 10 == 5 || i == 99 {
+            conditions.push(format!(r#"path_regex: '^/svc{i:03}/v[0-9]+/[a-z]+/[0-9]+$'"#));
+        }
+        if i % 10 == 7 || i == 99 {
+            conditions.push(r#"headers: [{ name: x-tenant, prefix: "t-" }]"#.to_owned());
+        }
+        if i % 25 == 3 {
+            conditions.push("methods: [GET, POST]".to_owned());
+        }
+        yaml.push_str(&format!(
+            "  - name: r{i:03}\n    match: {{ {} }}\n    allow: anonymous\n",
+            conditions.join(", ")
+        ));
+    }
+    yaml
+}
+
+/// A CheckRequest as Envoy sends it by default (merged, lower-cased `headers`
+/// map): 20 headers including the bearer token, a path with a query string,
+/// peers and context extensions.
+fn check_request(token: &str, path: &str) -> CheckRequest {
+    let headers: HashMap<String, String> = [
+        (":authority", "api.example.com"),
+        (":method", "GET"),
+        (":path", path),
+        (":scheme", "https"),
+        ("accept", "application/json, text/plain, */*"),
+        ("accept-encoding", "gzip, deflate, br, zstd"),
+        ("accept-language", "en-GB,en;q=0.9,de;q=0.8"),
+        ("authorization", &format!("Bearer {token}")),
+        ("cache-control", "no-cache"),
+        ("cookie", "session_hint=1; theme=dark; _ga=GA1.2.1234567890.1700000000"),
+        ("origin", "https://app.example.com"),
+        ("referer", "https://app.example.com/orders?tab=open"),
+        ("sec-ch-ua", r#""Chromium";v="128", "Not;A=Brand";v="24", "Google Chrome";v="128""#),
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/128.0.0.0 Safari/537.36",
+        ),
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("x-envoy-expected-rq-timeout-ms", "15000"),
+        ("x-forwarded-for", "203.0.113.7, 10.0.3.17"),
+        ("x-forwarded-proto", "https"),
+        ("x-request-id", "8d2c6f0e-3b7a-4c1e-9f5d-2a6b8c0d4e1f"),
+        ("x-tenant", "t-acme"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let peer = |service: &str, principal: &str| attribute_context::Peer {
+        service: service.into(),
+        labels: HashMap::from([
+            ("app".to_owned(), service.to_owned()),
+            ("version".to_owned(), "v3".to_owned()),
+        ]),
+        principal: principal.into(),
+        certificate: String::new(),
+    };
+    let http = attribute_context::HttpRequest {
+        id: "11532497071046349386".into(),
+        method: "GET".into(),
+        headers,
+        path: path.into(),
+        host: "api.example.com".into(),
+        scheme: "https".into(),
+        protocol: "HTTP/2".into(),
+        ..Default::default()
+    };
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            source: Some(peer("ingress-gateway", "spiffe://cluster.local/ns/ingress/sa/gateway")),
+            destination: Some(peer("orders", "spiffe://cluster.local/ns/shop/sa/orders")),
+            request: Some(attribute_context::Request { http: Some(http) }),
+            context_extensions: HashMap::from([
+                ("virtual_host".to_owned(), "api".to_owned()),
+                ("route".to_owned(), "orders".to_owned()),
+            ]),
+            ..Default::default()
+        }),
+    }
+}
+
+const ORDERS_PATH: &str = "/api/orders/12345/items?page=2&sort=desc";
+
+fn http_of(check: &CheckRequest) -> &attribute_context::HttpRequest {
+    check
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref())
+        .expect("http attributes")
+}
+
+fn assert_allow(decision: &Decision, rule: &str, identity_headers: usize) {
+    match decision {
+        Decision::Allow(allow) => {
+            assert_eq!(&*allow.rule, rule, "matched the wrong rule");
+            assert_eq!(allow.set_headers.len(), identity_headers, "identity headers set");
+        }
+        Decision::Deny(deny) => panic!("expected allow by {rule}, got deny {deny:?}"),
+    }
+}
+
+fn is_ok(response: &CheckResponse) -> bool {
+    response.status.as_ref().is_some_and(|s| s.code == 0)
+}
+
+// ---------------------------------------------------------------------------
+// Benchmarks
+// ---------------------------------------------------------------------------
+
+fn benches(c: &mut Criterion) {
+    let now = now_unix();
+    let fixtures: Vec<Fixture> = ALGORITHMS.iter().map(|&alg| Fixture::new(alg, now)).collect();
+    let rs256 = &fixtures[0];
+
+    decision(c, &fixtures, now);
+    verify(c, &fixtures, now);
+    rules(c, rs256, now);
+    wire(c, rs256, now);
+    end_to_end(c, rs256, now);
+}
+
+fn decision(c: &mut Criterion, fixtures: &[Fixture], now: u64) {
+    let mut group = c.benchmark_group("decision");
+
+    // Measures: evaluate() for an RS256 token already in the verified-token cache
+    // (path normalisation, rule selection, token extraction, SHA-256 digest, cache
+    // lookup, scope check, 3 identity headers).
+    {
+        let fixture = &fixtures[0];
+        let policy = policy(fixture, ORDERS_RULE, "");
+        let check = check_request(&fixture.token, ORDERS_PATH);
+        let request = to_http_request(&check, http_of(&check));
+        assert_allow(&evaluate(&policy, &request, now), "orders-read", 3);
+        let cache = policy.token_cache.as_ref().expect("cache is on by default");
+        assert_eq!(cache.len(), 1, "the warm-up must have cached the token");
+        group.bench_function("cache_hit", |b| {
+            b.iter(|| evaluate(black_box(&policy), black_box(&request), black_box(now)))
+        });
+        assert_eq!(cache.len(), 1, "measured calls must all be hits");
+    }
+
+    // Measures: evaluate() with the cache disabled, per algorithm: the full
+    // parse + signature + registered claims + rule + identity-header path.
+    for fixture in fixtures {
+        let policy = policy(fixture, ORDERS_RULE, NO_CACHE);
+        assert!(policy.token_cache.is_none());
+        let check = check_request(&fixture.token, ORDERS_PATH);
+        let request = to_http_request(&check, http_of(&check));
+        assert_allow(&evaluate(&policy, &request, now), "orders-read", 3);
+        group.bench_function(format!("fresh/{}", fixture.alg), |b| {
+            b.iter(|| evaluate(black_box(&policy), black_box(&request), black_box(now)))
+        });
+    }
+    group.finish();
+}
+
+fn verify(c: &mut Criterion, fixtures: &[Fixture], now: u64) {
+    let mut group = c.benchmark_group("verify");
+    // Measures: jwt::parse(token) + verify(keys, validation, now) alone (base64 +
+    // strict JSON parse, signature check, registered claims, claims clone), no
+    // token extraction, cache, rules or headers.
+    for fixture in fixtures {
+        let policy = policy(fixture, ORDERS_RULE, NO_CACHE);
+        let provider = &policy.providers[0];
+        let keys = provider.keys.current().expect("static keys");
+        let validation = &provider.validation;
+        let max = policy.max_token_bytes;
+        let token = fixture.token.as_str();
+        jwt::parse(token, max).expect("parse").verify(&keys, validation, now).expect("verifies");
+        group.bench_function(format!("signature_only/{}", fixture.alg), |b| {
+            b.iter(|| {
+                jwt::parse(black_box(token), max).and_then(|t| t.verify(&keys, validation, black_box(now)))
+            })
+        });
+    }
+    group.finish();
+}
+
+fn rules(c: &mut Criterion, fixture: &Fixture, now: u64) {
+    let mut group = c.benchmark_group("rules");
+    let policy = policy(fixture, &hundred_rules(), "");
+    let last = check_request(&fixture.token, "/svc099/v2/items/42?page=3");
+    let last = to_http_request(&last, http_of(&last));
+    let first = check_request(&fixture.token, "/svc000/v2/items/42?page=3");
+    let first = to_http_request(&first, http_of(&first));
+    assert_allow(&evaluate(&policy, &last, now), "r099", 0);
+    assert_allow(&evaluate(&policy, &first, now), "r000", 0);
+
+    // Measures: evaluate() of an anonymous request matching the 100th of 100
+    // rules (99 misses incl. 10 regexes and 10 header conditions, then a match
+    // on prefix + regex + header); no crypto.
+    group.bench_function("100_rules", |b| {
+        b.iter(|| evaluate(black_box(&policy), black_box(&last), black_box(now)))
+    });
+    // Measures: the same policy and request shape, matching the first rule.
+    group.bench_function("100_rules_first_match", |b| {
+        b.iter(|| evaluate(black_box(&policy), black_box(&first), black_box(now)))
+    });
+    group.finish();
+}
+
+fn wire(c: &mut Criterion, fixture: &Fixture, now: u64) {
+    let mut group = c.benchmark_group("wire");
+    let bytes = check_request(&fixture.token, ORDERS_PATH).encode_to_vec();
+    assert_eq!(
+        CheckRequest::decode(bytes.as_slice()).expect("decodes"),
+        check_request(&fixture.token, ORDERS_PATH)
+    );
+
+    // Measures: prost decode of a ~1.7 KB CheckRequest (20 headers with an RS256
+    // bearer token, peers, context extensions) into owned Rust types.
+    group.bench_function("check_request_decode", |b| {
+        b.iter(|| CheckRequest::decode(black_box(bytes.as_slice())))
+    });
+
+    let policy = policy(fixture, ORDERS_RULE, "");
+    let check = check_request(&fixture.token, ORDERS_PATH);
+    let decision = evaluate(&policy, &to_http_request(&check, http_of(&check)), now);
+    assert_allow(&decision, "orders-read", 3);
+    let response = to_check_response(&decision);
+    assert!(is_ok(&response) && response.dynamic_metadata.is_some());
+    eprintln!(
+        "wire: CheckRequest {} bytes, CheckResponse {} bytes, token {} bytes",
+        bytes.len(),
+        response.encoded_len(),
+        fixture.token.len()
+    );
+
+    // Measures: prost encode to a new Vec of the allow CheckResponse built by
+    // to_check_response (3 set headers, 1 removed header, metadata with all claims).
+    group.bench_function("check_response_encode", |b| b.iter(|| black_box(&response).encode_to_vec()));
+    group.finish();
+}
+
+fn end_to_end(c: &mut Criterion, fixture: &Fixture, now: u64) {
+    let mut group = c.benchmark_group("end_to_end");
+    let policy = policy(fixture, ORDERS_RULE, "");
+    let bytes = check_request(&fixture.token, ORDERS_PATH).encode_to_vec();
+    let check_once = |bytes: &[u8]| -> Vec<u8> {
+        let check = CheckRequest::decode(bytes).expect("decodes");
+        let decision = evaluate(&policy, &to_http_request(&check, http_of(&check)), now);
+        to_check_response(&decision).encode_to_vec()
+    };
+    // Warm the cache and check the answer is an allow.
+    let response = CheckResponse::decode(check_once(&bytes).as_slice()).expect("response decodes");
+    assert!(is_ok(&response), "expected allow: {response:?}");
+
+    // Measures: one Check minus gRPC/HTTP2 framing: decode bytes, to_http_request,
+    // evaluate (cache hit), to_check_response, encode to a Vec.
+    group.bench_function("decode_decide_encode_hit", |b| b.iter(|| check_once(black_box(&bytes))));
+    group.finish();
+}
+
+criterion_group! {
+    name = check;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50);
+    targets = benches
+}
+criterion_main!(check);

@@ -1,0 +1,137 @@
+//! Helpers for `bench/load.sh` (no gatehouse CLI involved):
+//!
+//! - `mint --key signing-key.json --count N --out tokens.txt [--iss I] [--aud A] [--ttl-secs S]`:
+//!   N valid tokens, one per line, each for a distinct subject (`user-000042`),
+//!   with a realistic claim set; signed on every core.
+//! - `frame --token T --out check.bin [--path P] [--host H]`: one gRPC-framed
+//!   `CheckRequest` as Envoy would send it for `GET P` with `authorization:
+//!   Bearer T` (0x00, 4-byte big-endian length, protobuf), for `h2load -d`.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use anyhow::{bail, Context};
+use prost::Message;
+use serde_json::json;
+
+use gatehouse::dev::{now_unix, SigningKey};
+use gatehouse::server::proto::envoy::service::auth::v3::{attribute_context, AttributeContext, CheckRequest};
+
+fn main() -> anyhow::Result<()> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() {
+        bail!("usage: bench_util mint|frame [--flag value]...");
+    }
+    let command = args.remove(0);
+    let mut flags: HashMap<String, String> = HashMap::new();
+    for pair in args.chunks(2) {
+        let [name, value] = pair else { bail!("flag {} has no value", pair[0]) };
+        let name = name.strip_prefix("--").with_context(|| format!("expected --flag, got {name}"))?;
+        flags.insert(name.to_owned(), value.clone());
+    }
+    let flag = |name: &str| flags.get(name).cloned().with_context(|| format!("missing --{name}"));
+    let flag_or = |name: &str, default: &str| flags.get(name).cloned().unwrap_or_else(|| default.to_owned());
+    match command.as_str() {
+        "mint" => mint(
+            &flag("key")?,
+            flag("count")?.parse()?,
+            &flag("out")?,
+            &flag_or("iss", gatehouse::dev::DEFAULT_ISSUER),
+            &flag_or("aud", "orders-api"),
+            flag_or("ttl-secs", "7200").parse()?,
+        ),
+        "frame" => frame(
+            &flag("token")?,
+            &flag("out")?,
+            &flag_or("path", "/api/orders/42"),
+            &flag_or("host", "api.example.com"),
+        ),
+        other => bail!("unknown command {other}"),
+    }
+}
+
+fn mint(key_path: &str, count: usize, out: &str, iss: &str, aud: &str, ttl: u64) -> anyhow::Result<()> {
+    let key = SigningKey::from_json(&std::fs::read_to_string(key_path)?)?;
+    let now = now_unix();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = count.div_ceil(threads).max(1);
+    let parts: Vec<anyhow::Result<Vec<String>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..count)
+            .step_by(chunk)
+            .map(|start| {
+                let key = &key;
+                scope.spawn(move || {
+                    (start..(start + chunk).min(count))
+                        .map(|i| {
+                            let claims = json!({
+                                "iss": iss,
+                                "sub": format!("user-{i:06}"),
+                                "aud": aud,
+                                "azp": "web-frontend",
+                                "iat": now - 30,
+                                "nbf": now - 30,
+                                "exp": now + ttl,
+                                "jti": format!("bench-{now}-{i}"),
+                                "scope": "openid profile orders:read orders:write",
+                                "email": format!("user-{i:06}@example.com"),
+                                "org": { "id": "org-42", "name": "Example Corp" },
+                                "roles": ["buyer"],
+                            });
+                            key.mint(&claims).map_err(anyhow::Error::from)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("minting thread")).collect()
+    });
+    let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
+    for part in parts {
+        for token in part? {
+            writeln!(file, "{token}")?;
+        }
+    }
+    file.flush()?;
+    Ok(())
+}
+
+fn frame(token: &str, out: &str, path: &str, host: &str) -> anyhow::Result<()> {
+    // What Envoy's ext_authz filter sends for a plain browser/API request.
+    let headers: HashMap<String, String> = [
+        (":authority", host),
+        (":method", "GET"),
+        (":path", path),
+        (":scheme", "http"),
+        ("accept", "application/json"),
+        ("user-agent", "bench/1.0"),
+        ("x-forwarded-proto", "http"),
+        ("x-request-id", "6f1c1f4e-2d7b-4f43-9a51-5b3c1a0e7d21"),
+        ("authorization", &format!("Bearer {token}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let http = attribute_context::HttpRequest {
+        id: "6f1c1f4e-2d7b-4f43-9a51-5b3c1a0e7d21".into(),
+        method: "GET".into(),
+        headers,
+        path: path.into(),
+        host: host.into(),
+        scheme: "http".into(),
+        protocol: "HTTP/1.1".into(),
+        ..Default::default()
+    };
+    let request = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(attribute_context::Request { http: Some(http) }),
+            ..Default::default()
+        }),
+    };
+    let body = request.encode_to_vec();
+    let mut framed = Vec::with_capacity(body.len() + 5);
+    framed.push(0);
+    framed.extend_from_slice(&u32::try_from(body.len())?.to_be_bytes());
+    framed.extend_from_slice(&body);
+    std::fs::write(out, framed)?;
+    Ok(())
+}
