@@ -14,7 +14,7 @@
 //! - Capacity is weighed by payload size: a big token counts as several.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use super::jwt::VerifiedToken;
 use super::policy::Provider;
@@ -32,8 +32,10 @@ struct CacheKey {
 #[derive(Clone)]
 struct Entry {
     token: Arc<VerifiedToken>,
-    /// Absolute expiry of the entry, seconds since the epoch.
+    /// Absolute expiry of the entry, seconds since the epoch (checked on use).
     expires_at: f64,
+    /// The same as a lifetime, for the cache's own eviction.
+    lifetime: Duration,
 }
 
 /// Per-entry lifetime from `expires_at`.
@@ -44,15 +46,10 @@ impl moka::Expiry<CacheKey, Entry> for ExpireAtTokenExpiry {
         &self,
         _key: &CacheKey,
         entry: &Entry,
-        _created_at: std::time::Instant,
+        _created: std::time::Instant,
     ) -> Option<Duration> {
-        let remaining = entry.expires_at - unix_seconds();
-        Some(Duration::from_secs_f64(remaining.max(0.0)))
+        Some(entry.lifetime)
     }
-}
-
-fn unix_seconds() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// A bounded cache of verified tokens for one policy.
@@ -113,16 +110,30 @@ impl TokenCache {
         }
     }
 
-    /// Remembers a successful verification.
-    pub fn insert(&self, digest: TokenDigest, index: usize, provider: &Provider, token: Arc<VerifiedToken>) {
-        let now = unix_seconds();
+    /// Remembers a successful verification made at `now`.
+    pub fn insert(
+        &self,
+        digest: TokenDigest,
+        index: usize,
+        provider: &Provider,
+        token: Arc<VerifiedToken>,
+        now: u64,
+    ) {
+        let now = now as f64;
         let skew = provider.validation.clock_skew_secs as f64;
         let until_exp = token.exp.map_or(f64::INFINITY, |exp| exp - skew);
         let expires_at = until_exp.min(now + self.max_ttl);
         if expires_at <= now {
             return;
         }
-        self.entries.insert(CacheKey { digest: digest.0, provider: index }, Entry { token, expires_at });
+        // `now` is whole seconds; the wall clock is already the fraction of
+        // a second further on, which the eviction clock must not overshoot.
+        let fraction = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| f64::from(d.subsec_nanos()) / 1e9);
+        let lifetime = Duration::from_secs_f64((expires_at - now - fraction).max(0.0));
+        self.entries
+            .insert(CacheKey { digest: digest.0, provider: index }, Entry { token, expires_at, lifetime });
     }
 
     /// Entries currently held (approximate; for tests and metrics).

@@ -116,7 +116,7 @@ fn authenticate<'p>(
     }
     let token = verify_token(policy, candidates, &raw, now)?;
     if let Some((cache, digest)) = cached {
-        cache.insert(digest, token.0, &policy.providers[token.0], token.1.clone());
+        cache.insert(digest, token.0, &policy.providers[token.0], token.1.clone(), now);
     }
     Ok(Authenticated { provider: token.0, token: token.1, sources })
 }

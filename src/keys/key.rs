@@ -142,6 +142,11 @@ impl VerifyingKey {
             digest.update(&(part.len() as u64).to_be_bytes());
             digest.update(part);
         }
+        // The algorithms too: a key republished for other algorithms is another key.
+        for (alg, _) in &verifiers {
+            digest.update(alg.as_str().as_bytes());
+            digest.update(b"\0");
+        }
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest.finish().as_ref()[..8]);
         Ok(Self { kid, family, fingerprint: u64::from_be_bytes(first), verifiers })
