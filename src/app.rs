@@ -141,7 +141,11 @@ impl Server {
         let http_server =
             axum::serve(self.http, http::router(ops)).with_graceful_shutdown(stopped(stop_rx.clone()));
 
-        let check = CheckService::new(self.authorizer.clone(), self.metrics.clone());
+        let check = CheckService::new(
+            self.authorizer.clone(),
+            self.metrics.clone(),
+            self.config.limits.max_concurrent_checks,
+        );
         let incoming = TcpIncoming::from(self.grpc).with_nodelay(Some(true));
         // Tuned for few long-lived Envoy connections carrying many concurrent
         // streams: generous windows (Checks are small, so flow control should
@@ -152,6 +156,8 @@ impl Server {
             .initial_connection_window_size(Some(4 * 1024 * 1024))
             .initial_stream_window_size(Some(1024 * 1024))
             .max_concurrent_streams(Some(4096))
+            // Bounds what one connection can make us buffer for headers.
+            .http2_max_header_list_size(Some(256 * 1024))
             .add_service(health_service)
             .add_service(AuthorizationServer::new(check))
             .serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone()));

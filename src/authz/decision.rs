@@ -30,6 +30,10 @@ pub enum DenyReason {
     InvalidPath,
     /// The route's `gatehouse_rule` context extension names no rule.
     UnknownRule,
+    /// More header entries or bytes than `limits` allow.
+    HeadersTooLarge,
+    /// More Checks in progress than `limits.max_concurrent_checks`.
+    Overloaded,
 }
 
 impl DenyReason {
@@ -46,6 +50,8 @@ impl DenyReason {
             DenyReason::EncodedSlash => "encoded_slash",
             DenyReason::InvalidPath => "invalid_path",
             DenyReason::UnknownRule => "unknown_rule",
+            DenyReason::HeadersTooLarge => "headers_too_large",
+            DenyReason::Overloaded => "overloaded",
             DenyReason::Token(error) => match error {
                 TokenError::TooLarge => "token_too_large",
                 TokenError::Malformed => "malformed_token",
@@ -73,13 +79,14 @@ impl DenyReason {
             DenyReason::MultipleTokens
             | DenyReason::MalformedRequest
             | DenyReason::EncodedSlash
-            | DenyReason::InvalidPath => 400,
+            | DenyReason::InvalidPath
+            | DenyReason::HeadersTooLarge => 400,
             DenyReason::MissingToken | DenyReason::Token(_) => 401,
             DenyReason::NoMatchingRule
             | DenyReason::InsufficientScope
             | DenyReason::Forbidden
             | DenyReason::UnknownRule => 403,
-            DenyReason::KeysUnavailable => 503,
+            DenyReason::KeysUnavailable | DenyReason::Overloaded => 503,
         }
     }
 
@@ -100,12 +107,13 @@ impl DenyReason {
             DenyReason::MultipleTokens
             | DenyReason::MalformedRequest
             | DenyReason::EncodedSlash
-            | DenyReason::InvalidPath => "invalid_request",
+            | DenyReason::InvalidPath
+            | DenyReason::HeadersTooLarge => "invalid_request",
             DenyReason::Token(_) => "invalid_token",
             DenyReason::NoMatchingRule => "no_matching_rule",
             DenyReason::InsufficientScope => "insufficient_scope",
             DenyReason::Forbidden | DenyReason::UnknownRule => "access_denied",
-            DenyReason::KeysUnavailable => "temporarily_unavailable",
+            DenyReason::KeysUnavailable | DenyReason::Overloaded => "temporarily_unavailable",
         }
     }
 
@@ -122,6 +130,8 @@ impl DenyReason {
             DenyReason::EncodedSlash => "encoded slashes are not allowed in the path",
             DenyReason::InvalidPath => "the request path is invalid",
             DenyReason::UnknownRule => "the route names an unknown rule",
+            DenyReason::HeadersTooLarge => "the request has too many or too large headers",
+            DenyReason::Overloaded => "the authorizer is overloaded, retry later",
             DenyReason::Token(error) => token_description(error),
         }
     }

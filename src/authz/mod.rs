@@ -40,6 +40,9 @@ use token::{Extraction, TokenSource};
 
 /// Decides one request at time `now` (seconds since the Unix epoch).
 pub fn evaluate(policy: &Policy, request: &HttpRequest<'_>, now: u64) -> Decision {
+    if exceeds_header_limits(policy, request) {
+        return Decision::deny(DenyReason::HeadersTooLarge);
+    }
     let path = match path::normalize(request.path, policy.allow_encoded_slashes) {
         Ok(path) => path,
         Err(PathError::EncodedSlash) => return Decision::deny(DenyReason::EncodedSlash),
@@ -57,6 +60,13 @@ pub fn evaluate(policy: &Policy, request: &HttpRequest<'_>, now: u64) -> Decisio
         },
     };
     apply(policy, rule, request, now)
+}
+
+/// A bound on what one request makes gatehouse look at.
+fn exceeds_header_limits(policy: &Policy, request: &HttpRequest<'_>) -> bool {
+    request.headers.len() > policy.max_headers
+        || request.headers.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>()
+            > policy.max_header_bytes
 }
 
 /// Runs the matched rule's action.

@@ -36,6 +36,9 @@ pub struct Policy {
     /// Verified tokens, when `cache.enabled`.
     pub token_cache: Option<super::cache::TokenCache>,
     pub max_token_bytes: usize,
+    /// Header entries and total header bytes a request may carry.
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
     /// Every header any provider may inject: stripped whenever gatehouse does
     /// not set it itself, so a client can never supply one.
     pub identity_headers: Vec<Arc<str>>,
@@ -77,6 +80,8 @@ impl Policy {
             decision_log: config.decision_log,
             token_cache: super::cache::TokenCache::new(&config.cache),
             max_token_bytes: config.limits.max_token_bytes,
+            max_headers: config.limits.max_headers,
+            max_header_bytes: config.limits.max_header_bytes,
             identity_headers,
         })
     }

@@ -297,15 +297,41 @@ pub struct LimitsConfig {
     /// Tokens longer than this are refused before any parsing. Default 8192.
     #[serde(default = "default_max_token_bytes")]
     pub max_token_bytes: usize,
+    /// Requests with more header entries than this are refused (400) before
+    /// any header is read. Default 500 (Envoy itself defaults to 100).
+    #[serde(default = "default_max_headers")]
+    pub max_headers: usize,
+    /// Requests whose header names and values add up to more than this are
+    /// refused (400). Default 96 KiB (Envoy's default limit is 60 KiB).
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Checks decided at once; beyond this a Check is denied at once with 503
+    /// (never allowed, never queued without bound). Default 10000.
+    #[serde(default = "default_max_concurrent_checks")]
+    pub max_concurrent_checks: usize,
 }
 
 fn default_max_token_bytes() -> usize {
     DEFAULT_MAX_TOKEN_BYTES
 }
+fn default_max_headers() -> usize {
+    500
+}
+fn default_max_header_bytes() -> usize {
+    96 * 1024
+}
+fn default_max_concurrent_checks() -> usize {
+    10_000
+}
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { max_token_bytes: default_max_token_bytes() }
+        Self {
+            max_token_bytes: default_max_token_bytes(),
+            max_headers: default_max_headers(),
+            max_header_bytes: default_max_header_bytes(),
+            max_concurrent_checks: default_max_concurrent_checks(),
+        }
     }
 }
 

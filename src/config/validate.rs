@@ -60,6 +60,16 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     if !(Duration::from_secs(1)..=Duration::from_secs(24 * 3600)).contains(&config.cache.max_ttl) {
         problems.push(Problem::new("cache.max_ttl", "must be between 1s and 24h"));
     }
+    let limits = &config.limits;
+    if limits.max_headers < 10 {
+        problems.push(Problem::new("limits.max_headers", "must be at least 10"));
+    }
+    if limits.max_header_bytes < 8 * 1024 {
+        problems.push(Problem::new("limits.max_header_bytes", "must be at least 8192"));
+    }
+    if limits.max_concurrent_checks == 0 {
+        problems.push(Problem::new("limits.max_concurrent_checks", "must be at least 1"));
+    }
     if !TOKEN_BYTES_RANGE.contains(&config.limits.max_token_bytes) {
         problems.push(Problem::new("limits.max_token_bytes", "must be between 256 and 1048576"));
     }

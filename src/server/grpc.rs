@@ -26,11 +26,15 @@ use crate::telemetry::Metrics;
 pub struct CheckService {
     authorizer: Arc<Authorizer>,
     metrics: Arc<Metrics>,
+    /// Checks in progress; beyond `limits.max_concurrent_checks` a Check is
+    /// denied with 503 at once: overload never queues without bound and never
+    /// turns into an allow (or into an RPC error Envoy might fail open on).
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl CheckService {
-    pub fn new(authorizer: Arc<Authorizer>, metrics: Arc<Metrics>) -> Self {
-        Self { authorizer, metrics }
+    pub fn new(authorizer: Arc<Authorizer>, metrics: Arc<Metrics>, max_concurrent_checks: usize) -> Self {
+        Self { authorizer, metrics, permits: Arc::new(tokio::sync::Semaphore::new(max_concurrent_checks)) }
     }
 }
 
@@ -42,6 +46,9 @@ impl Authorization for CheckService {
         // Parented on the request's W3C `traceparent`; ends when the Check returns.
         let span = crate::telemetry::tracing::check_span(&check);
         let decide = async {
+            let Ok(_permit) = self.permits.try_acquire() else {
+                return Decision::deny(DenyReason::Overloaded);
+            };
             match http_attributes(&check) {
                 Some(http) => self.authorizer.check(&to_http_request(&check, http)).await,
                 None => Decision::deny(DenyReason::MalformedRequest),
