@@ -39,6 +39,9 @@ pub fn build_key_sources(
         .collect()
 }
 
+/// Largest CheckRequest decoded (tonic's default is 4 MiB).
+const MAX_CHECK_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
 /// A bound, not yet running gatehouse.
 pub struct Server {
     config: Config,
@@ -159,7 +162,12 @@ impl Server {
             // Bounds what one connection can make us buffer for headers.
             .http2_max_header_list_size(Some(256 * 1024))
             .add_service(health_service)
-            .add_service(AuthorizationServer::new(check))
+            .add_service(
+                // Above anything Envoy can send (headers ≤ 8 MiB, plus a body if
+                // configured): a large CheckRequest must reach the handler and get
+                // a `headers_too_large` deny, not a decode error Envoy could fail open on.
+                AuthorizationServer::new(check).max_decoding_message_size(MAX_CHECK_REQUEST_BYTES),
+            )
             .serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone()));
 
         tracing::info!(grpc = ?self.config.server.grpc_addr, http = ?self.config.server.http_addr, "gatehouse serving");
