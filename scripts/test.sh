@@ -19,5 +19,12 @@ cargo fmt --all -- --check
 echo "== cargo clippy (warnings are errors)"
 cargo clippy --all-targets --locked -- -D warnings
 
+echo "== cargo deny (bans, licenses, sources; advisories need the network: see SECURITY.md)"
+DENY_VERSION=0.20.2
+if ! cargo deny --version 2>/dev/null | grep -q "$DENY_VERSION"; then
+  cargo install --locked --quiet cargo-deny --version "$DENY_VERSION"
+fi
+cargo deny --offline check bans licenses sources
+
 echo "== cargo test"
 cargo test --all-targets --locked
