@@ -67,6 +67,8 @@ rules:
     let _ = std::fs::remove_file(&secret_path);
     let cache_config = &config.cache;
 
+    // RSS_TOKENS_NO_RENDER=1: skip the rendering, to see what the metadata costs.
+    let render = std::env::var_os("RSS_TOKENS_NO_RENDER").is_none();
     let rss_before = status_kib("VmRSS:");
     let now = now_unix();
     let started = Instant::now();
@@ -101,15 +103,17 @@ rules:
             allowed += 1;
         }
         // Renders the claims into the cached token's dynamic metadata, as a live Check does.
-        std::hint::black_box(to_check_response(&decision));
+        if render {
+            std::hint::black_box(to_check_response(&decision));
+        }
     }
     let elapsed = started.elapsed();
     let entries = policy.token_cache.as_ref().map_or(0, |c| c.len());
     let rss_after = status_kib("VmRSS:");
     let hwm = status_kib("VmHWM:");
-    let per_entry = if entries > 0 { (rss_after.saturating_sub(rss_before) * 1024) / entries } else { 0 };
+    let per_entry = (rss_after.saturating_sub(rss_before) * 1024).checked_div(entries).unwrap_or(0);
     println!(
-        "tokens={count} allowed={allowed} cache_enabled={} max_entries={} cache_entries={entries} \
+        "tokens={count} allowed={allowed} rendered={render} cache_enabled={} max_entries={} cache_entries={entries} \
          rss_before_kib={rss_before} rss_after_kib={rss_after} hwm_kib={hwm} bytes_per_entry={per_entry} \
          seconds={:.1}",
         cache_config.enabled,

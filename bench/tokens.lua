@@ -1,0 +1,27 @@
+-- wrk script for bench/load.sh: every request carries the next of many valid
+-- tokens (one per line in $TOKENS_FILE), cycling, so each user comes back once
+-- every N requests, as 10k distinct users would.
+local path = os.getenv("TOKENS_FILE") or "tokens.txt"
+local requests = {}
+for token in io.lines(path) do
+  requests[#requests + 1] = wrk.format("GET", "/api/orders/42", {
+    ["Host"] = "api.example.com",
+    ["Authorization"] = "Bearer " .. token,
+  })
+end
+assert(#requests > 0, "no tokens in " .. path)
+local next_index = 0
+
+-- Start each wrk thread at a different place in the list.
+function setup(thread)
+  thread:set("offset", math.random(#requests))
+end
+
+function init(args)
+  next_index = (offset or 0) % #requests
+end
+
+function request()
+  next_index = next_index % #requests + 1
+  return requests[next_index]
+end

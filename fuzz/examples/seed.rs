@@ -1,0 +1,305 @@
+//! Writes the seed corpora under `fuzz/corpus/<target>/` (replacing the files
+//! it wrote before; other files are left alone). Run from the repository root:
+//!
+//!     cargo run --manifest-path fuzz/Cargo.toml --example seed
+//!
+//! Seeds: tokens valid and invalid (minted with `gatehouse::dev::SigningKey`
+//! and the fuzz fixture keys), encoded CheckRequests aimed at each rule of the
+//! fuzz policy, the repository's example configs, and the tricky paths of
+//! `src/authz/path_tests.rs`. ES256 signatures are randomized, so a rerun
+//! changes those files' bytes, not what they exercise.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use gatehouse::server::proto::envoy::config::core::v3::{HeaderMap, HeaderValue};
+use gatehouse::server::proto::envoy::service::auth::v3::{attribute_context, AttributeContext, CheckRequest};
+use gatehouse_fuzz::{
+    claims, es256_signing_key, hs256_signing_key, GOOD_TOKENS, ISS_ES, ISS_HS, NOW, POLICY_YAML,
+};
+use prost::Message;
+use serde_json::json;
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let corpus = root.join("corpus");
+    write_all(&corpus.join("token"), "seed-token", &tokens().into_iter().map(String::into_bytes).collect::<Vec<_>>());
+    write_all(&corpus.join("check_request"), "seed-check", &check_requests());
+    write_all(&corpus.join("config"), "seed-config", &configs(&root.join("..")));
+    write_all(&corpus.join("path"), "seed-path", &PATHS.iter().map(|p| p.as_bytes().to_vec()).collect::<Vec<_>>());
+}
+
+fn write_all(dir: &Path, prefix: &str, seeds: &[Vec<u8>]) {
+    fs::create_dir_all(dir).expect("create corpus dir");
+    for entry in fs::read_dir(dir).expect("read corpus dir").flatten() {
+        if entry.file_name().to_string_lossy().starts_with(prefix) {
+            fs::remove_file(entry.path()).expect("remove old seed");
+        }
+    }
+    for (i, seed) in seeds.iter().enumerate() {
+        fs::write(dir.join(format!("{prefix}-{i:03}")), seed).expect("write seed");
+    }
+    println!("{}: {} seeds", dir.display(), seeds.len());
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn tokens() -> Vec<String> {
+    let hs = hs256_signing_key();
+    let es = es256_signing_key();
+    let (good_hs, good_es) = GOOD_TOKENS.clone();
+    let hs_claims = |extra| claims(ISS_HS, extra).to_string();
+    let raw = |header: &str, payload: &str| hs.sign_raw(header.as_bytes(), payload.as_bytes()).unwrap();
+    let hs_header = r#"{"alg":"HS256","typ":"JWT","kid":"hs"}"#;
+    let mut tampered = good_hs.clone();
+    tampered.pop();
+    tampered.push(if good_hs.ends_with('A') { 'B' } else { 'A' });
+    let (head, rest) = good_hs.split_once('.').unwrap();
+    vec![
+        good_hs.clone(),
+        good_es.clone(),
+        tampered,
+        format!("{head}.{rest}="),
+        format!("{good_hs}."),
+        hs.mint(&claims(ISS_HS, json!({ "exp": NOW - 3600 }))).unwrap(),
+        hs.mint(&claims(ISS_HS, json!({ "nbf": NOW + 3600 }))).unwrap(),
+        hs.mint(&claims(ISS_HS, json!({ "iat": NOW + 3600 }))).unwrap(),
+        hs.mint(&claims(ISS_HS, json!({ "aud": ["x", "api"] }))).unwrap(),
+        hs.mint(&claims(ISS_HS, json!({ "aud": "nope" }))).unwrap(),
+        hs.mint(&claims(ISS_HS, json!({ "exp": 1e300, "iat": -1.5 }))).unwrap(),
+        hs.mint(&claims(ISS_HS, json!({ "exp": "soon" }))).unwrap(),
+        hs.mint(&claims(ISS_HS, json!({ "iss": ISS_ES }))).unwrap(),
+        es.mint(&claims(ISS_HS, json!({}))).unwrap(),
+        es.mint(&claims(ISS_ES, json!({ "exp": NOW - 1 }))).unwrap(),
+        raw(r#"{"alg":"HS512","kid":"hs"}"#, &hs_claims(json!({}))),
+        raw(r#"{"alg":"HS256"}"#, &hs_claims(json!({}))),
+        raw(r#"{"alg":"HS256","kid":"unknown"}"#, &hs_claims(json!({}))),
+        raw(r#"{"alg":"none","kid":"hs"}"#, &hs_claims(json!({}))),
+        raw(r#"{"alg":"HS256","crit":["exp"]}"#, &hs_claims(json!({}))),
+        raw(r#"{"alg":"HS256","b64":false}"#, &hs_claims(json!({}))),
+        raw(r#"{"alg":"HS256","cty":"JWT"}"#, &hs_claims(json!({}))),
+        raw(r#"{"alg":"HS256","jku":"https://evil.example/jwks","jwk":{"kty":"oct"}}"#, &hs_claims(json!({}))),
+        raw(r#"{"alg":"HS256","alg":"HS256"}"#, &hs_claims(json!({}))),
+        raw(hs_header, r#"{"iss":"https://fuzz.example","iss":"https://fuzz.example","exp":1700000100}"#),
+        raw(hs_header, r#"{"iss":"https://fuzz.example","exp":1700000100,"sub":"\u0000\ud800"}"#),
+        raw(hs_header, r#"{"iss":"https://fuzz.example","exp":1700000100,"a":[[[[[[[[[[{}]]]]]]]]]]}"#),
+        raw(hs_header, r#"[]"#),
+        raw(hs_header, r#"{"iss":"https://fuzz.example","exp":17e8,"aud":[]} "#),
+        format!("{}.{}.", b64(br#"{"alg":"none"}"#), b64(hs_claims(json!({})).as_bytes())),
+        format!("{}.{}.{}.{}.{}", b64(br#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#), "a", "b", "c", "d"),
+        "eyJhbGciOiJIUzI1NiJ9.e30.".to_owned(),
+        "..".to_owned(),
+        ".".to_owned(),
+        String::new(),
+        "Bearer abc".to_owned(),
+    ]
+}
+
+fn check(
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    raw_headers: &[(&str, &[u8])],
+    context: &[(&str, &str)],
+) -> Vec<u8> {
+    let http = attribute_context::HttpRequest {
+        id: "17".into(),
+        method: method.into(),
+        headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        path: path.into(),
+        host: host.into(),
+        scheme: "https".into(),
+        protocol: "HTTP/2".into(),
+        header_map: (!raw_headers.is_empty()).then(|| HeaderMap {
+            headers: raw_headers
+                .iter()
+                .map(|(k, v)| HeaderValue { key: k.to_string(), value: String::new(), raw_value: v.to_vec() })
+                .collect(),
+        }),
+        ..Default::default()
+    };
+    let request = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(attribute_context::Request { http: Some(http) }),
+            context_extensions: context.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>(),
+            ..Default::default()
+        }),
+    };
+    request.encode_to_vec()
+}
+
+fn check_requests() -> Vec<Vec<u8>> {
+    let (hs, es) = GOOD_TOKENS.clone();
+    let bearer_hs = format!("Bearer {hs}");
+    let bearer_es = format!("Bearer {es}");
+    let cookie = format!("theme=dark; access_token={hs}");
+    let hs_scoped = hs256_signing_key()
+        .mint(&claims(ISS_HS, json!({ "scope": "orders:admin", "org": { "id": "initech" }, "groups": [] })))
+        .unwrap();
+    let bearer_scoped = format!("Bearer {hs_scoped}");
+    let hs_ctl = hs256_signing_key().mint(&claims(ISS_HS, json!({ "sub": "al\nice", "roles": "r\u{7f}" }))).unwrap();
+    let bearer_ctl = format!("Bearer {hs_ctl}");
+    let many: Vec<(String, String)> = (0..70).map(|i| (format!("x-h{i}"), "v".to_owned())).collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    vec![
+        check("GET", "api.example.com", "/healthz", &[], &[], &[]),
+        check("GET", "api.example.com", "/public/x?y=1", &[("x-user-id", "mallory")], &[], &[]),
+        check("GET", "api.example.com", "/catalog/1", &[], &[], &[]),
+        check("GET", "api.example.com", "/catalog/1", &[("authorization", "Bearer not.a.token")], &[], &[]),
+        check(
+            "GET",
+            "api.example.com:443",
+            "/orders/12",
+            &[("authorization", &bearer_hs), ("x-tenant", "acme"), ("x-org-id", "spoof")],
+            &[],
+            &[],
+        ),
+        check("HEAD", "shop.example.com", "/orders/7?access_token=abc", &[("x-tenant", "acme")], &[], &[]),
+        check("GET", "api.example.com", &format!("/orders/12?access_token={hs}"), &[("x-tenant", "acme")], &[], &[]),
+        check("GET", "api.example.com", "/orders/12", &[("cookie", &cookie), ("x-tenant", "acme")], &[], &[]),
+        check("GET", "api.example.com", "/orders/12", &[("authorization", &bearer_scoped), ("x-tenant", "acme")], &[], &[]),
+        check(
+            "POST",
+            "svc.internal",
+            "/admin/users",
+            &[("authorization", &bearer_scoped), ("x-tenant", "acme"), ("x-env", "production")],
+            &[],
+            &[],
+        ),
+        check("POST", "svc.internal", "/admin/users", &[("x-token", &es), ("x-tenant", "ops"), ("x-env", "prod")], &[], &[]),
+        check("GET", "svc.internal", "/es/jobs", &[("x-token", &es)], &[], &[]),
+        check("GET", "svc.internal", "/es/jobs", &[("authorization", &bearer_es), ("x-token", &es)], &[], &[]),
+        check("GET", "svc.internal", "/api/x", &[("authorization", &bearer_ctl)], &[], &[]),
+        check("GET", "svc.internal", "/api/x", &[], &[("authorization", bearer_hs.as_bytes()), ("authorization", b"Bearer x")], &[]),
+        check("GET", "svc.internal", "/api/x", &[], &[("authorization", bearer_es.as_bytes()), ("x-b", b"\xff\xfe")], &[]),
+        check("GET", "svc.internal", "/api/x", &[("authorization", &bearer_hs)], &[], &[("gatehouse_rule", "admin")]),
+        check("GET", "svc.internal", "/api/x", &[("authorization", &bearer_hs)], &[], &[("gatehouse_rule", "nope")]),
+        check(
+            "OPTIONS",
+            "api.example.com",
+            "/admin",
+            &[("origin", "https://app.example"), ("access-control-request-method", "DELETE")],
+            &[],
+            &[],
+        ),
+        check("GET", "api.example.com", "/public/%2e%2e/admin", &[], &[], &[]),
+        check("GET", "api.example.com", "/public//../admin", &[], &[], &[]),
+        check("GET", "api.example.com", "/a%2fb", &[], &[], &[]),
+        check("GET", "api.example.com", "relative", &[], &[], &[]),
+        check("GET", "api.example.com", "/api/many", &many, &[], &[]),
+        CheckRequest { attributes: Some(AttributeContext::default()) }.encode_to_vec(),
+        Vec::new(),
+    ]
+}
+
+fn configs(repo: &Path) -> Vec<Vec<u8>> {
+    let mut seeds = vec![POLICY_YAML.as_bytes().to_vec()];
+    for file in ["deploy/kubernetes/base/config.yaml", "deploy/kubernetes/sidecar/config.yaml"] {
+        seeds.push(fs::read(repo.join(file)).unwrap_or_else(|e| panic!("{file}: {e}")));
+    }
+    // The README's YAML blocks that are gatehouse configs (not Envoy or Kubernetes ones).
+    let readme = fs::read_to_string(repo.join("README.md")).expect("README.md");
+    for block in readme.split("```yaml").skip(1).filter_map(|b| b.split("```").next()) {
+        let trimmed = block.trim_start();
+        if ["server:", "providers:", "rules:", "telemetry:"].iter().any(|k| trimmed.starts_with(k)) {
+            seeds.push(block.as_bytes().to_vec());
+        }
+    }
+    let inline_jwks = gatehouse::dev::jwks_json(&[&es256_signing_key()]).replace('\n', "");
+    seeds.extend(
+        [
+            "providers:\n  - name: a\n    issuer: https://a.example\n    hmac_secret: { env: X }\n".to_owned(),
+            format!(
+                "providers:\n  - name: e\n    issuer: {ISS_ES}\n    jwks:\n      inline: '{inline_jwks}'\n\
+                 rules:\n  - match: {{ path_regex: \"/(a|b)+/[^/]*\" }}\n    require: {{ claims: [ {{ claim: sub, regex: \"svc-.*\" }} ] }}\n"
+            ),
+            "providers:\n  - name: f\n    issuer: https://f.example\n    jwks:\n      file: /nonexistent\n      refresh_interval: 1s\n      max_stale: 0s\n\
+             default: allow_anonymous\nallow_encoded_slashes: true\nlimits: { max_token_bytes: 0, max_headers: 0 }\n"
+                .to_owned(),
+            "providers: []\nrules: [ { allow: anonymous, require: {} } ]\n".to_owned(),
+            "providers:\n  - &p { name: a, issuer: x, hmac_secret: { file: /dev/null } }\n  - *p\n".to_owned(),
+            "server: { grpc_addr: 'nope' }\nunknown: 1\n".to_owned(),
+            "{}".to_owned(),
+            "- a\n- b\n".to_owned(),
+            "providers:\n  - name: a\n    issuer: x\n    hmac_secret: { env: X }\n    clock_skew: 99999h\n    max_lifetime: 1ms\n".to_owned(),
+        ]
+        .map(String::into_bytes),
+    );
+    seeds
+}
+
+/// The raw paths of `src/authz/path_tests.rs` (CASES and the borrow test), and a few more.
+const PATHS: &[&str] = &[
+    "/",
+    "/api/v1/users",
+    "/a/b?x=1&y=/../admin",
+    "/a/b#frag",
+    "/a?q#f",
+    "/a#f?q",
+    "/?x",
+    "/a/./b",
+    "/a/../b",
+    "/../../x",
+    "/a//b",
+    "///a////b///",
+    "/public/../admin",
+    "/public/%2e%2e/admin",
+    "/public/%2E%2E/admin",
+    "/public/.%2E/admin",
+    "/public//%2e%2e/admin",
+    "/public//../admin",
+    "/a//b/../c",
+    "/%61dmin",
+    "/%41dmin",
+    "/%2D%5f%7E%2e",
+    "/v%31",
+    "/a%3ab",
+    "/a%3Ab",
+    "/a%3A%3a%2e%2E%7e",
+    "/%252e%252e/admin",
+    "/a%00b",
+    "/a\\..\\admin",
+    "/a\\b",
+    "/a/b/",
+    "/a/b/.",
+    "/a/b/..",
+    "/a/..",
+    "/.",
+    "/..",
+    "/a/..b/c.",
+    "/a/.../b",
+    "/caf\u{e9}/../men\u{fc}",
+    "/a%2fb",
+    "/a%2Fb",
+    "/a%5Cb",
+    "/a%5cb",
+    "/a%5cb/../c",
+    "/a%2F..%2Fadmin",
+    "/a%",
+    "/a%4",
+    "/a%4?x",
+    "/a%zz",
+    "/a%4g",
+    "/%2f%zz",
+    "/a\0b",
+    "/a\nb",
+    "/a\r",
+    "/a\tb",
+    "/a\x7f",
+    "",
+    "?x",
+    "a/b",
+    "*",
+    "http://host/admin",
+    "../admin",
+    "/caf\u{e9}",
+    "/%2e/%2e%2e/./x/%2E",
+    "/\\\\a/..\\b",
+    "/a/%3F/%23/x?%2e#/..",
+];

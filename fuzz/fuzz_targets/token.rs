@@ -1,0 +1,28 @@
+//! Any bytes as a compact JWS: `jwt::parse` and, if it parses, `verify` under
+//! each fixed validation against a fixed key set (HMAC `hs`, ES256 `es`).
+//! Must never panic, hang or grow memory; a verified token must also pass
+//! `check_claims` on its own claims.
+#![no_main]
+
+use gatehouse::authz::jwt::{check_claims, parse};
+use gatehouse_fuzz::{KEYS, NOW, VALIDATIONS};
+use libfuzzer_sys::fuzz_target;
+
+const MAX_TOKEN_BYTES: usize = 8192;
+
+fuzz_target!(|data: &[u8]| {
+    // Tokens arrive as header values, i.e. as text: non-UTF-8 is not a token.
+    let Ok(token) = std::str::from_utf8(data) else { return };
+    let Ok(parsed) = parse(token, MAX_TOKEN_BYTES) else { return };
+    assert!(token.len() <= MAX_TOKEN_BYTES, "a token over the limit parsed");
+    let _ = (parsed.issuer(), parsed.kid(), parsed.alg());
+    for validation in VALIDATIONS.iter() {
+        if let Ok(verified) = parsed.verify(&KEYS, validation, NOW) {
+            assert!(validation.algorithms.contains(&verified.alg), "verified with an algorithm not allowed");
+            assert!(
+                check_claims(&verified.claims, validation, NOW).is_ok(),
+                "verified token fails its own claim checks"
+            );
+        }
+    }
+});
