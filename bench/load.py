@@ -409,7 +409,11 @@ class Variant:
         self.runs = []
 
 
-def measure(variant, round_no):
+BASELINE = {"direct": "direct_noop", "envoy": "envoy_noop", "split": "envoy_jwt_nocache",
+            "users": "users_jwt_cache"}
+
+
+def measure(variant, round_no, by_key):
     def load(duration):
         if variant.client == "wrk":
             return run_client(wrk_argv(variant.target, duration), duration + 30)
@@ -471,8 +475,11 @@ def measure(variant, round_no):
     cpu = " ".join(f"{n}={v:.1f}" for n, v in run["cpu_us_per_req"].items())
     mem = " ".join(f"{n}={v / 1024:.1f}MiB" for n, v in rss.items())
     extra = f" p99={run['p99_us']:.1f}us" if run.get("p99_us") is not None else ""
+    base = by_key[BASELINE[variant.group]]
+    same_round = [r for r in base.runs if r["round"] == round_no]
+    ratio = f"{rps / same_round[-1]['rps']:.2f}x {base.key}" if same_round else "baseline pending"
     log(
-        f"  [{round_no}] {variant.label:<44} {rps:>9.0f} req/s  cpu_us/req {cpu}  rss {mem}"
+        f"  [{round_no}] {variant.label:<44} {rps:>9.0f} req/s ({ratio})  cpu_us/req {cpu}  rss {mem}"
         f"  client {run['client_util'] * 100:.0f}%{extra}{'  !! ' + '; '.join(problems) if problems else ''}{contended}"
     )
 
@@ -620,10 +627,10 @@ def main():
                 [G("gh_fresh")], gatehouse=gh["gh_fresh"]["http"]),
         Variant("direct_hit_mimalloc", "direct", "direct: gatehouse cache hit, mimalloc", gh["gh_mimalloc"]["grpc"],
                 "grpc", [G("gh_mimalloc")], gatehouse=gh["gh_mimalloc"]["http"]),
-        Variant("envoy_none", "envoy", "envoy: no auth (ceiling)", envoys["none"]["listen"], "http", [E("none")],
-                envoy_admin=envoys["none"]["admin"]),
         Variant("envoy_noop", "envoy", "envoy: ext_authz no-op", envoys["noop"]["listen"], "http",
                 [E("noop"), ("authz", noop)], envoy_admin=envoys["noop"]["admin"]),
+        Variant("envoy_none", "envoy", "envoy: no auth (ceiling)", envoys["none"]["listen"], "http", [E("none")],
+                envoy_admin=envoys["none"]["admin"]),
         Variant("envoy_noop_full", "envoy", "envoy: ext_authz no-op, gatehouse-shaped answer",
                 envoys["noop_full"]["listen"], "http", [E("noop_full"), ("authz", noop_full)],
                 envoy_admin=envoys["noop_full"]["admin"]),
@@ -644,11 +651,11 @@ def main():
         Variant("split_fresh", "split", "split: envoy (core 1) + gatehouse fresh (core 0)",
                 envoys["gh_fresh_split"]["listen"], "http", [E("gh_fresh_split"), G("gh_fresh_split")],
                 gatehouse=gh["gh_fresh_split"]["http"], envoy_admin=envoys["gh_fresh_split"]["admin"]),
+        Variant("users_jwt_cache", "users", f"{ARGS.users // 1000}k users: envoy jwt_authn default cache",
+                envoys["jwt_cache"]["listen"], "wrk", [E("jwt_cache")], envoy_admin=envoys["jwt_cache"]["admin"]),
         Variant("users_gatehouse", "users", f"{ARGS.users // 1000}k users: envoy + gatehouse (cache)",
                 envoys["gh_hit"]["listen"], "wrk", [E("gh_hit"), G("gh_hit")], gatehouse=gh["gh_hit"]["http"],
                 envoy_admin=envoys["gh_hit"]["admin"]),
-        Variant("users_jwt_cache", "users", f"{ARGS.users // 1000}k users: envoy jwt_authn default cache",
-                envoys["jwt_cache"]["listen"], "wrk", [E("jwt_cache")], envoy_admin=envoys["jwt_cache"]["admin"]),
     ]
     by_key = {v.key: v for v in variants}
     # Every user has logged in once before we measure: prime gatehouse's cache with all the tokens.
@@ -659,7 +666,7 @@ def main():
     for round_no in range(1, ARGS.rounds + 1):
         log(f"== round {round_no}/{ARGS.rounds}")
         for variant in variants:
-            measure(variant, round_no)
+            measure(variant, round_no, by_key)
 
     # Variants with contended runs (another process took CPU meanwhile) get more
     # interleaved passes while the time budget lasts.
@@ -671,7 +678,7 @@ def main():
         for variant in short:
             if time.time() - started > ARGS.retry_until:
                 break
-            measure(variant, ARGS.rounds + extra)
+            measure(variant, ARGS.rounds + extra, by_key)
 
     # ---- memory with many cached tokens (in process, one core)
     rss_runs = []

@@ -43,6 +43,8 @@ fi
 
 # Envoy 1.40 (and a Python with PyYAML) in .venv.
 TOOLS=$(scripts/ensure-tools.sh)
+# PyYAML renders the Envoy configs; kubernetes-validate brings it into the venv, but do not rely on it.
+"$TOOLS/python" -c 'import yaml' 2>/dev/null || "$TOOLS/pip" install --quiet --disable-pip-version-check pyyaml >&2
 
 echo "== building (release): gatehouse, examples (noop_authz, bench_util, rss_tokens, gatehouse_mimalloc)" >&2
 cargo build --release --quiet --bin gatehouse

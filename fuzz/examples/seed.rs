@@ -26,10 +26,45 @@ use serde_json::json;
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let corpus = root.join("corpus");
-    write_all(&corpus.join("token"), "seed-token", &tokens().into_iter().map(String::into_bytes).collect::<Vec<_>>());
-    write_all(&corpus.join("check_request"), "seed-check", &check_requests());
+    write_all(
+        &corpus.join("token"),
+        "seed-token",
+        &tokens().into_iter().map(String::into_bytes).collect::<Vec<_>>(),
+    );
+    let checks = check_requests();
+    summarize(&checks);
+    write_all(&corpus.join("check_request"), "seed-check", &checks);
     write_all(&corpus.join("config"), "seed-config", &configs(&root.join("..")));
-    write_all(&corpus.join("path"), "seed-path", &PATHS.iter().map(|p| p.as_bytes().to_vec()).collect::<Vec<_>>());
+    write_all(
+        &corpus.join("path"),
+        "seed-path",
+        &PATHS.iter().map(|p| p.as_bytes().to_vec()).collect::<Vec<_>>(),
+    );
+}
+
+/// Prints what the fuzz policy decides for each CheckRequest seed, so a
+/// change to the policy or the seeds that leaves no seed allowed is seen.
+fn summarize(checks: &[Vec<u8>]) {
+    use gatehouse::authz::{evaluate, Decision};
+    use gatehouse::server::grpc::to_http_request;
+    for (i, bytes) in checks.iter().enumerate() {
+        let check = CheckRequest::decode(bytes.as_slice()).expect("seed decodes");
+        let Some(http) =
+            check.attributes.as_ref().and_then(|a| a.request.as_ref()).and_then(|r| r.http.as_ref())
+        else {
+            println!("  check {i:03}: no HTTP attributes");
+            continue;
+        };
+        let outcome = match evaluate(&gatehouse_fuzz::POLICY, &to_http_request(&check, http), NOW) {
+            Decision::Allow(allow) => format!("allow rule={} provider={:?}", allow.rule, allow.provider),
+            Decision::Deny(deny) => format!("deny {} rule={:?}", deny.reason.as_str(), deny.rule),
+        };
+        println!(
+            "  check {i:03}: {} {} -> {outcome}",
+            http.method,
+            http.path.chars().take(40).collect::<String>()
+        );
+    }
 }
 
 fn write_all(dir: &Path, prefix: &str, seeds: &[Vec<u8>]) {
@@ -83,7 +118,10 @@ fn tokens() -> Vec<String> {
         raw(r#"{"alg":"HS256","crit":["exp"]}"#, &hs_claims(json!({}))),
         raw(r#"{"alg":"HS256","b64":false}"#, &hs_claims(json!({}))),
         raw(r#"{"alg":"HS256","cty":"JWT"}"#, &hs_claims(json!({}))),
-        raw(r#"{"alg":"HS256","jku":"https://evil.example/jwks","jwk":{"kty":"oct"}}"#, &hs_claims(json!({}))),
+        raw(
+            r#"{"alg":"HS256","jku":"https://evil.example/jwks","jwk":{"kty":"oct"}}"#,
+            &hs_claims(json!({})),
+        ),
         raw(r#"{"alg":"HS256","alg":"HS256"}"#, &hs_claims(json!({}))),
         raw(hs_header, r#"{"iss":"https://fuzz.example","iss":"https://fuzz.example","exp":1700000100}"#),
         raw(hs_header, r#"{"iss":"https://fuzz.example","exp":1700000100,"sub":"\u0000\ud800"}"#),
@@ -127,7 +165,10 @@ fn check(
     let request = CheckRequest {
         attributes: Some(AttributeContext {
             request: Some(attribute_context::Request { http: Some(http) }),
-            context_extensions: context.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>(),
+            context_extensions: context
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
             ..Default::default()
         }),
     };
@@ -143,7 +184,8 @@ fn check_requests() -> Vec<Vec<u8>> {
         .mint(&claims(ISS_HS, json!({ "scope": "orders:admin", "org": { "id": "initech" }, "groups": [] })))
         .unwrap();
     let bearer_scoped = format!("Bearer {hs_scoped}");
-    let hs_ctl = hs256_signing_key().mint(&claims(ISS_HS, json!({ "sub": "al\nice", "roles": "r\u{7f}" }))).unwrap();
+    let hs_ctl =
+        hs256_signing_key().mint(&claims(ISS_HS, json!({ "sub": "al\nice", "roles": "r\u{7f}" }))).unwrap();
     let bearer_ctl = format!("Bearer {hs_ctl}");
     let many: Vec<(String, String)> = (0..70).map(|i| (format!("x-h{i}"), "v".to_owned())).collect();
     let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -161,9 +203,23 @@ fn check_requests() -> Vec<Vec<u8>> {
             &[],
         ),
         check("HEAD", "shop.example.com", "/orders/7?access_token=abc", &[("x-tenant", "acme")], &[], &[]),
-        check("GET", "api.example.com", &format!("/orders/12?access_token={hs}"), &[("x-tenant", "acme")], &[], &[]),
+        check(
+            "GET",
+            "api.example.com",
+            &format!("/orders/12?access_token={hs}"),
+            &[("x-tenant", "acme")],
+            &[],
+            &[],
+        ),
         check("GET", "api.example.com", "/orders/12", &[("cookie", &cookie), ("x-tenant", "acme")], &[], &[]),
-        check("GET", "api.example.com", "/orders/12", &[("authorization", &bearer_scoped), ("x-tenant", "acme")], &[], &[]),
+        check(
+            "GET",
+            "api.example.com",
+            "/orders/12",
+            &[("authorization", &bearer_scoped), ("x-tenant", "acme")],
+            &[],
+            &[],
+        ),
         check(
             "POST",
             "svc.internal",
@@ -172,14 +228,56 @@ fn check_requests() -> Vec<Vec<u8>> {
             &[],
             &[],
         ),
-        check("POST", "svc.internal", "/admin/users", &[("x-token", &es), ("x-tenant", "ops"), ("x-env", "prod")], &[], &[]),
+        check(
+            "POST",
+            "svc.internal",
+            "/admin/users",
+            &[("x-token", &es), ("x-tenant", "ops"), ("x-env", "prod")],
+            &[],
+            &[],
+        ),
         check("GET", "svc.internal", "/es/jobs", &[("x-token", &es)], &[], &[]),
-        check("GET", "svc.internal", "/es/jobs", &[("authorization", &bearer_es), ("x-token", &es)], &[], &[]),
+        check(
+            "GET",
+            "svc.internal",
+            "/es/jobs",
+            &[("authorization", &bearer_es), ("x-token", &es)],
+            &[],
+            &[],
+        ),
         check("GET", "svc.internal", "/api/x", &[("authorization", &bearer_ctl)], &[], &[]),
-        check("GET", "svc.internal", "/api/x", &[], &[("authorization", bearer_hs.as_bytes()), ("authorization", b"Bearer x")], &[]),
-        check("GET", "svc.internal", "/api/x", &[], &[("authorization", bearer_es.as_bytes()), ("x-b", b"\xff\xfe")], &[]),
-        check("GET", "svc.internal", "/api/x", &[("authorization", &bearer_hs)], &[], &[("gatehouse_rule", "admin")]),
-        check("GET", "svc.internal", "/api/x", &[("authorization", &bearer_hs)], &[], &[("gatehouse_rule", "nope")]),
+        check(
+            "GET",
+            "svc.internal",
+            "/api/x",
+            &[],
+            &[("authorization", bearer_hs.as_bytes()), ("authorization", b"Bearer x")],
+            &[],
+        ),
+        check(
+            "GET",
+            "svc.internal",
+            "/api/x",
+            &[],
+            &[("authorization", bearer_es.as_bytes()), ("x-b", b"\xff\xfe")],
+            &[],
+        ),
+        check(
+            "GET",
+            "svc.internal",
+            "/api/x",
+            &[("authorization", &bearer_hs)],
+            &[],
+            &[("gatehouse_rule", "admin")],
+        ),
+        check(
+            "GET",
+            "svc.internal",
+            "/api/x",
+            &[("authorization", &bearer_hs)],
+            &[],
+            &[("gatehouse_rule", "nope")],
+        ),
         check(
             "OPTIONS",
             "api.example.com",

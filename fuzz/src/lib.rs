@@ -309,7 +309,11 @@ pub static PROBE_REQUESTS: LazyLock<Vec<OwnedRequest>> = LazyLock::new(|| {
             "GET",
             "Api.Example.COM",
             "/admin/%2e%2e/public//x",
-            vec![("authorization", format!("Bearer {es}")), ("x-tenant", "ops".into()), ("x-env", "prod-1".into())],
+            vec![
+                ("authorization", format!("Bearer {es}")),
+                ("x-tenant", "ops".into()),
+                ("x-env", "prod-1".into()),
+            ],
         ),
     ]
 });
