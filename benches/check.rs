@@ -328,7 +328,7 @@ fn wire(c: &mut Criterion, fixture: &Fixture, now: u64) {
         check_request(&fixture.token, ORDERS_PATH)
     );
 
-    // Measures: prost decode of a ~1.7 KB CheckRequest (20 headers with an RS256
+    // Measures: prost decode of a ~2.2 KB CheckRequest (20 headers with an RS256
     // bearer token, peers, context extensions) into owned Rust types.
     group.bench_function("check_request_decode", |b| {
         b.iter(|| CheckRequest::decode(black_box(bytes.as_slice())))
