@@ -10,6 +10,8 @@
 #                           its -Z flag with RUSTC_BOOTSTRAP=1, which this sets);
 #                           the default `none` needs nothing unstable, and the
 #                           crate is #![forbid(unsafe_code)].
+#   FUZZ_TARGET_DIR=DIR     build there instead of fuzz/target (e.g. a directory
+#                           that outlives the checkout, so the next run reuses it).
 #
 # Seeds: fuzz/corpus/<target>/ (committed; regenerate with
 #   cargo run --manifest-path fuzz/Cargo.toml --example seed).
@@ -36,6 +38,9 @@ fi
 # Release build with debug assertions and overflow checks (cargo-fuzz's
 # default); the same flags for build and run, so `run` does not rebuild.
 BUILD_FLAGS=(--sanitizer "$SANITIZER")
+if [ -n "${FUZZ_TARGET_DIR:-}" ]; then
+  BUILD_FLAGS+=(--target-dir "$FUZZ_TARGET_DIR")
+fi
 
 if [ "$#" -gt 0 ]; then
   TARGETS=("$@")
@@ -56,18 +61,23 @@ for target in "${TARGETS[@]}"; do
   if cargo fuzz run "${BUILD_FLAGS[@]}" "$target" "fuzz/corpus-run/$target" "fuzz/corpus/$target" -- \
     -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     >"$log" 2>&1; then
-    grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)|^#[0-9]+ +DONE' "$log" \
+    grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)|^#[0-9]+[[:space:]]+DONE' "$log" \
       | sed 's/^/   /'
     echo "   corpus: $(find "fuzz/corpus-run/$target" "fuzz/corpus/$target" -type f | wc -l) inputs"
   else
     failed+=("$target")
-    echo "!! $target FAILED; the end of its log:"
-    tail -n 80 "$log"
+    echo "!! $target FAILED; from its log:"
+    # From the panic (or libFuzzer's error) on: message, stack, input, reproduce command.
+    if grep -qE 'panicked at|ERROR: libFuzzer' "$log"; then
+      awk '/panicked at|ERROR: libFuzzer/ { shown = 1 } shown' "$log" | head -n 200
+    else
+      tail -n 80 "$log"
+    fi
   fi
 done
 
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "fuzzing found problems in: ${failed[*]} (inputs in fuzz/artifacts/)"
-  exit 1
 fi
-echo "fuzzing: no findings in ${TARGETS[*]} (${SECONDS_PER_TARGET}s each)"
+echo "fuzzing: $((${#TARGETS[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
+[ "${#failed[@]}" -eq 0 ]

@@ -44,6 +44,7 @@ rules:
     require: {{ providers: [internal] }}
   - match: {{ path_prefix: /api }}
     require: {{ providers: [corp] }}
+dynamic_metadata: {{ claims: [sub, iss, org.id], all_claims: true }}
 "#,
         secret = secret_file.display()
     )
@@ -101,7 +102,12 @@ async fn every_allow_and_deny_case_over_grpc() {
     assert_eq!(field("sub"), "alice");
     assert_eq!(field("provider"), "corp");
     assert_eq!(field("iss"), ISSUER);
-    assert!(matches!(metadata.fields["claims"].kind, Some(Kind::StructValue(_))));
+    assert_eq!(field("org.id"), "acme");
+    assert_eq!(field("rule"), "rules[2]");
+    match &metadata.fields["claims"].kind {
+        Some(Kind::StructValue(all)) => assert_eq!(all.fields.len(), 6, "every claim: {all:?}"),
+        other => panic!("claims: {other:?}"),
+    }
 
     // Bad tokens: each a 401 invalid_token with a description.
     let other_key = SigningKey::generate(Algorithm::ES256, "k1").unwrap();

@@ -101,6 +101,9 @@ fn tokens() -> Vec<String> {
         tampered,
         format!("{head}.{rest}="),
         format!("{good_hs}."),
+        // Just under and just over the 8192-byte limit.
+        hs.mint(&claims(ISS_HS, json!({ "pad": "x".repeat(5800) }))).unwrap(),
+        hs.mint(&claims(ISS_HS, json!({ "pad": "x".repeat(6000) }))).unwrap(),
         hs.mint(&claims(ISS_HS, json!({ "exp": NOW - 3600 }))).unwrap(),
         hs.mint(&claims(ISS_HS, json!({ "nbf": NOW + 3600 }))).unwrap(),
         hs.mint(&claims(ISS_HS, json!({ "iat": NOW + 3600 }))).unwrap(),

@@ -1,6 +1,8 @@
 //! [`Authorizer`]: the current policy plus the one asynchronous step of a
-//! decision (a key refresh when a token names an unknown `kid`).
+//! decision (a bounded wait for a key refresh when a token names an unknown
+//! `kid`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,11 +17,15 @@ use super::{evaluate, Policy};
 /// and a Check in flight finishes on the policy it started with.
 pub struct Authorizer {
     policy: ArcSwap<Policy>,
+    /// Checks now waiting on an unknown-`kid` refresh. Lives here, not in the
+    /// policy, so that a reload cannot start a second count beside the first
+    /// and let twice `max_unknown_kid_waiters` Checks wait.
+    unknown_kid_waiters: AtomicUsize,
 }
 
 impl Authorizer {
     pub fn new(policy: Policy) -> Self {
-        Self { policy: ArcSwap::from_pointee(policy) }
+        Self { policy: ArcSwap::from_pointee(policy), unknown_kid_waiters: AtomicUsize::new(0) }
     }
 
     pub fn policy(&self) -> Arc<Policy> {
@@ -30,25 +36,82 @@ impl Authorizer {
         self.policy.store(Arc::new(policy));
     }
 
-    /// Decides one request. The only await is the rare unknown-`kid` refresh,
+    /// Decides one request. The only await is the unknown-`kid` refresh,
     /// which the key source rate-limits and shares between callers; a Check
     /// whose key is cached never waits.
+    ///
+    /// A Check holds one of `limits.max_concurrent_checks` permits while it
+    /// waits, so the wait is bounded twice: at most `max_unknown_kid_waiters`
+    /// Checks wait at once (the others are answered at once with the
+    /// unknown-`kid` deny), and none waits longer than `unknown_kid_wait`.
+    /// A flood of random `kid`s against a slow IdP thus cannot take the
+    /// permits that Checks with cached keys need. Only the wait is cut short:
+    /// the fetch is a task of its own and runs on for later Checks.
     pub async fn check(&self, request: &HttpRequest<'_>) -> Decision {
         let policy = self.policy.load_full();
         let decision = evaluate(&policy, request, unix_now());
-        let Decision::Deny(Deny {
+        let Some(index) = unknown_kid_provider(&policy, &decision) else { return decision };
+        // Asked before a waiter slot: this starts (or joins) the shared,
+        // rate-limited fetch, so a rotated key still gets loaded when every
+        // slot is taken and this Check does not wait.
+        let refresh = policy.providers[index].keys.refresh_for_unknown_kid();
+        let Some(_slot) = WaiterSlot::take(&self.unknown_kid_waiters, policy.max_unknown_kid_waiters) else {
+            return decision;
+        };
+        let finished = tokio::time::timeout(policy.unknown_kid_wait, refresh).await.is_ok();
+        // Decide again whatever the refresh reports: another Check's fetch may
+        // have loaded the key between our evaluation and this call.
+        after_wait(evaluate(&policy, request, unix_now()), finished)
+    }
+}
+
+/// The provider whose keys lack the token's `kid`, if that is why `decision` denies.
+fn unknown_kid_provider(policy: &Policy, decision: &Decision) -> Option<usize> {
+    match decision {
+        Decision::Deny(Deny {
             reason: DenyReason::Token(TokenError::UnknownKid),
             provider: Some(name),
             ..
-        }) = &decision
-        else {
-            return decision;
-        };
-        let Some(index) = policy.provider_index(name) else { return decision };
-        // Decide again whatever the refresh reports: another Check's fetch may
-        // have loaded the key between our evaluation and this call.
-        policy.providers[index].keys.refresh_for_unknown_kid().await;
-        evaluate(&policy, request, unix_now())
+        }) => policy.provider_index(name),
+        _ => None,
+    }
+}
+
+/// The answer once the wait is over, given whether the refresh finished.
+///
+/// A refresh that finished without the key means the IdP does not publish
+/// it: 401 `unknown_kid`. A wait that ran out means the fetch is still in
+/// flight, and nobody knows yet whether the key exists, so the answer is
+/// 503 `keys_unavailable` (retryable) rather than 401 `invalid_token`: a
+/// client told its token is invalid may throw away a good token signed with
+/// a freshly rotated key and make its user sign in again, while a retry a
+/// moment later finds the key loaded. It is still a deny either way, and a
+/// forged `kid` gains nothing from the 503 but the news that the IdP is slow.
+fn after_wait(decision: Decision, finished: bool) -> Decision {
+    match decision {
+        Decision::Deny(deny) if !finished && deny.reason == DenyReason::Token(TokenError::UnknownKid) => {
+            Decision::Deny(Deny { reason: DenyReason::KeysUnavailable, ..deny })
+        }
+        other => other,
+    }
+}
+
+/// One of the `max_unknown_kid_waiters` places to wait. Freed when dropped,
+/// which also covers a Check that Envoy cancels mid-wait (tonic drops its
+/// future).
+struct WaiterSlot<'a>(&'a AtomicUsize);
+
+impl<'a> WaiterSlot<'a> {
+    /// A slot if fewer than `cap` are taken; never waits for one.
+    fn take(taken: &'a AtomicUsize, cap: usize) -> Option<Self> {
+        taken.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1)).ok()?;
+        Some(Self(taken))
+    }
+}
+
+impl Drop for WaiterSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -57,3 +120,7 @@ impl Authorizer {
 pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+#[path = "authorizer_tests.rs"]
+mod tests;

@@ -613,7 +613,7 @@ fn capacity_bounds_the_number_of_entries() {
     }
     let count = entries(&policy);
     assert!((1..=10).contains(&count), "{count} entries in a cache of 10");
-    assert!(weight(&policy) <= 10, "weighted size {} over capacity", weight(&policy));
+    assert!(weight(&policy) <= DEFAULT_MAX_BYTES, "weighted size {} over capacity", weight(&policy));
 
     // Whatever was evicted, every token still decides correctly.
     for i in 0..100 {
@@ -623,61 +623,63 @@ fn capacity_bounds_the_number_of_entries() {
     assert!(entries(&policy) <= 10);
 }
 
-/// A payload claim padded so that the token's payload segment is `len` bytes.
-fn token_with_payload_len(len: usize) -> String {
+const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+const MIB: u64 = 1024 * 1024;
+
+/// A payload claim padded so that the token's payload JSON is `len` bytes.
+fn token_with_json_len(len: usize) -> String {
     let base = claims(ISS_A, json!({ "pad": "" }));
-    let base_len = b64(base.to_string().as_bytes()).len();
-    assert!(len >= base_len + 4, "payload too short to pad");
-    // 3 JSON bytes are 4 base64 characters; pad in whole groups, then trim.
-    let mut pad = String::new();
-    loop {
-        let mut claims = base.clone();
-        claims["pad"] = Value::String(pad.clone());
-        let encoded = b64(claims.to_string().as_bytes()).len();
-        if encoded >= len {
-            let signed = sign("k1", SECRET, &claims);
-            let payload = signed.split('.').nth(1).unwrap().len();
-            assert_eq!(payload, encoded);
-            return signed;
-        }
-        pad.push('x');
-    }
+    let base_len = base.to_string().len();
+    assert!(len >= base_len, "payload too short to pad");
+    let mut claims = base.clone();
+    claims["pad"] = Value::String("x".repeat(len - base_len));
+    assert_eq!(claims.to_string().len(), len);
+    sign("k1", SECRET, &claims)
 }
 
 #[test]
-fn large_payloads_weigh_one_unit_per_started_kib() {
-    let (policy, _keys) = cached_policy();
-    let small = token(json!({}));
-    allow("small", decide(&policy, "/read", &small));
-    assert_eq!(weight(&policy), 1, "a typical token weighs 1");
+fn entries_weigh_their_estimated_bytes_and_at_least_their_share_of_the_budget() {
+    // 1000 entries in 4 MiB: every entry weighs at least 4 MiB / 1000.
+    let (policy, _keys) = swappable("60s", &format!("{{ max_entries: 1000, max_bytes: {} }}", 4 * MIB));
+    let share = (4 * MIB).div_ceil(1000);
+    allow("small", decide(&policy, "/read", &token(json!({}))));
+    assert_eq!(weight(&policy), share, "a small token weighs its share of the budget");
 
-    // ~8 KiB payload: between 7 KiB + 1 and 8 KiB of base64 text.
-    let big = token_with_payload_len(8 * 1024 - 100);
-    let payload = big.split('.').nth(1).unwrap().len();
-    assert!((7 * 1024 + 1..=8 * 1024).contains(&payload), "payload segment of {payload} bytes");
+    // A 10,000-byte payload is estimated well above the share.
+    let big = token_with_json_len(10_000);
     let first = verified(&allow("big", decide(&policy, "/read", &big)));
-    assert_eq!(first.payload_b64.len(), payload);
-    assert_eq!(entries(&policy), 2);
-    assert_eq!(weight(&policy), 1 + 8, "an ~8 KiB payload weighs 8");
+    assert_eq!(first.payload_len, 10_000);
+    assert_eq!(first.payload_b64, None, "no payload_header: no copy of the payload is kept");
+    let big_weight = weight(&policy) - share;
+    assert!((60_000..=70_000).contains(&big_weight), "a 10 kB payload weighs {big_weight} bytes");
     assert_hit("big again", decide(&policy, "/read", &big), &first);
-
-    // One byte over a KiB boundary starts the next unit.
-    let (policy, _keys) = cached_policy();
-    let just_over = token_with_payload_len(2 * 1024 + 1);
-    let payload = just_over.split('.').nth(1).unwrap().len();
-    allow("just over 2 KiB", decide(&policy, "/read", &just_over));
-    assert_eq!(weight(&policy), payload.div_ceil(1024) as u64);
-    assert!(weight(&policy) >= 3, "payload of {payload} bytes");
 }
 
 #[test]
-fn a_token_heavier_than_the_whole_cache_is_still_allowed() {
-    let (policy, _keys) = swappable("60s", "{ max_entries: 4 }");
-    let big = token_with_payload_len(8 * 1024 - 100);
-    for i in 0..3 {
-        allow(&format!("big #{i}"), decide(&policy, "/read", &big));
+fn the_byte_budget_bounds_a_cache_of_large_tokens() {
+    let (policy, _keys) = swappable("60s", &format!("{{ max_entries: 100000, max_bytes: {MIB} }}"));
+    for i in 0..100 {
+        let mut claims = claims(ISS_A, json!({ "sub": format!("user-{i}") }));
+        claims["pad"] = Value::String("x".repeat(20_000));
+        let distinct = sign("k1", SECRET, &claims);
+        allow(&format!("large token #{i}"), decide(&policy, "/read", &distinct));
     }
-    assert!(weight(&policy) <= 4, "weighted size {} over capacity", weight(&policy));
+    // Each weighs about 120 kB: a 1 MiB budget holds 8, never 100.
+    let count = entries(&policy);
+    assert!((1..=9).contains(&count), "{count} large entries in a 1 MiB cache");
+    assert!(weight(&policy) <= MIB, "weighted size {} over the budget", weight(&policy));
+}
+
+#[test]
+fn a_cache_full_of_large_tokens_still_takes_small_ones() {
+    let (policy, _keys) = swappable("60s", &format!("{{ max_bytes: {MIB} }}"));
+    // About 40 kB of JSON each, estimated at ≈240 kB: four fill the budget.
+    for i in 0..6 {
+        let mut claims = claims(ISS_A, json!({ "sub": format!("user-{i}") }));
+        claims["pad"] = Value::String("x".repeat(40_000));
+        allow(&format!("big #{i}"), decide(&policy, "/read", &sign("k1", SECRET, &claims)));
+    }
+    assert!(weight(&policy) <= MIB, "weighted size {} over capacity", weight(&policy));
     let small = token(json!({}));
     let first = verified(&allow("small", decide(&policy, "/read", &small)));
     assert_hit("small again", decide(&policy, "/read", &small), &first);

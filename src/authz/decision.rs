@@ -200,6 +200,8 @@ pub struct Allow {
     pub remove_query_params: Vec<Arc<str>>,
     /// The verified token, for dynamic metadata.
     pub token: Option<Arc<VerifiedToken>>,
+    /// Which claims the dynamic metadata carries.
+    pub metadata: Arc<super::policy::MetadataSpec>,
 }
 
 /// A denied request.

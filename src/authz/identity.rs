@@ -27,6 +27,7 @@ pub(super) fn anonymous(policy: &Policy, rule: &Rule) -> Allow {
         remove_headers: policy.identity_headers.clone(),
         remove_query_params: Vec::new(),
         token: None,
+        metadata: policy.metadata.clone(),
     }
 }
 
@@ -41,8 +42,8 @@ pub(super) fn authenticated(policy: &Policy, rule: &Rule, verified: Authenticate
             set_headers.push((header.clone(), value));
         }
     }
-    if let Some(header) = &provider.payload_header {
-        set_headers.push((header.clone(), verified.token.payload_b64.clone()));
+    if let (Some(header), Some(payload)) = (&provider.payload_header, &verified.token.payload_b64) {
+        set_headers.push((header.clone(), payload.to_string()));
     }
     let is_set = |name: &str| set_headers.iter().any(|(h, _)| &**h == name);
     let mut remove_headers: Vec<Arc<str>> =
@@ -69,6 +70,7 @@ pub(super) fn authenticated(policy: &Policy, rule: &Rule, verified: Authenticate
         remove_headers,
         remove_query_params,
         token: Some(verified.token),
+        metadata: policy.metadata.clone(),
     }
 }
 

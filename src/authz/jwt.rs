@@ -74,6 +74,8 @@ pub struct UnverifiedToken<'t> {
     claims: Map<String, Value>,
     signing_input: &'t str,
     payload_b64: &'t str,
+    /// Length of the decoded payload JSON, for the cache's size estimate.
+    payload_len: usize,
     signature: Vec<u8>,
 }
 
@@ -93,14 +95,17 @@ pub struct Validation {
 pub struct VerifiedToken {
     pub alg: Algorithm,
     pub claims: Map<String, Value>,
-    /// The payload segment as received (base64url), for `payload_header`.
-    pub payload_b64: String,
+    /// The payload segment as received (base64url), kept only for a provider
+    /// with `payload_header` (see [`UnverifiedToken::payload_b64`]).
+    pub payload_b64: Option<Box<str>>,
     /// Which key verified it (see `VerifyingKey::fingerprint`).
     pub key_fingerprint: u64,
     /// `exp`, if the token has one.
     pub exp: Option<f64>,
-    /// The server's rendering of these claims (dynamic metadata), built once
-    /// per verified token and reused on every cache hit.
+    /// Length of the payload JSON this was parsed from.
+    pub payload_len: usize,
+    /// The server's rendering of these claims (dynamic metadata with
+    /// `all_claims`), built once per verified token and reused on every cache hit.
     pub rendered: std::sync::OnceLock<prost_types::Struct>,
 }
 
@@ -137,11 +142,19 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>, Token
         return Err(TokenError::UnsupportedHeader);
     }
     let alg: Algorithm = header.alg.parse().map_err(|_| TokenError::AlgorithmNotAllowed)?;
-    let claims =
-        strict_json::parse_object(&decode_segment(payload_b64)?).map_err(|_| TokenError::Malformed)?;
+    let payload = decode_segment(payload_b64)?;
+    let claims = strict_json::parse_object(&payload).map_err(|_| TokenError::Malformed)?;
     let signature = decode_segment(signature_b64)?;
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-    Ok(UnverifiedToken { alg, kid: header.kid, claims, signing_input, payload_b64, signature })
+    Ok(UnverifiedToken {
+        alg,
+        kid: header.kid,
+        claims,
+        signing_input,
+        payload_b64,
+        payload_len: payload.len(),
+        signature,
+    })
 }
 
 /// Canonical base64url only: no padding, no `+`/`/`, no whitespace, no
@@ -167,9 +180,21 @@ impl UnverifiedToken<'_> {
         self.alg
     }
 
+    /// The payload segment as received (base64url).
+    pub fn payload_b64(&self) -> &str {
+        self.payload_b64
+    }
+
     /// Checks algorithm, signature and then claims, in that order, so that
     /// nothing about the claims is revealed for a token we did not issue.
-    pub fn verify(&self, keys: &KeySet, rules: &Validation, now: u64) -> Result<VerifiedToken, TokenError> {
+    /// On success the claims move into the [`VerifiedToken`] (no copy) and
+    /// this token is spent; on failure it is intact for the next provider.
+    pub fn verify(
+        &mut self,
+        keys: &KeySet,
+        rules: &Validation,
+        now: u64,
+    ) -> Result<VerifiedToken, TokenError> {
         if !rules.algorithms.contains(&self.alg) {
             return Err(TokenError::AlgorithmNotAllowed);
         }
@@ -183,12 +208,15 @@ impl UnverifiedToken<'_> {
                 .ok_or(TokenError::BadSignature)?,
         };
         check_claims(&self.claims, rules, now)?;
+        let key_fingerprint = key.fingerprint();
+        let claims = std::mem::take(&mut self.claims);
         Ok(VerifiedToken {
             alg: self.alg,
-            claims: self.claims.clone(),
-            payload_b64: self.payload_b64.to_owned(),
-            key_fingerprint: key.fingerprint(),
-            exp: self.claims.get("exp").and_then(Value::as_f64),
+            exp: claims.get("exp").and_then(Value::as_f64),
+            claims,
+            payload_b64: None,
+            payload_len: self.payload_len,
+            key_fingerprint,
             rendered: std::sync::OnceLock::new(),
         })
     }

@@ -139,7 +139,7 @@ fn verify_token(
     raw: &str,
     now: u64,
 ) -> Result<(usize, Arc<VerifiedToken>), Failure> {
-    let parsed = jwt::parse(raw, policy.max_token_bytes).map_err(|e| (DenyReason::Token(e), None))?;
+    let mut parsed = jwt::parse(raw, policy.max_token_bytes).map_err(|e| (DenyReason::Token(e), None))?;
     let mut failure: Option<Failure> = None;
     for &index in candidates {
         let provider = &policy.providers[index];
@@ -151,7 +151,13 @@ fn verify_token(
             continue;
         };
         match parsed.verify(&keys, &provider.validation, now) {
-            Ok(token) => return Ok((index, Arc::new(token))),
+            Ok(mut token) => {
+                // Only a provider that forwards the payload keeps a copy of it.
+                if provider.payload_header.is_some() {
+                    token.payload_b64 = Some(parsed.payload_b64().into());
+                }
+                return Ok((index, Arc::new(token)));
+            }
             Err(error) => {
                 failure.get_or_insert((DenyReason::Token(error), Some(index)));
             }

@@ -22,6 +22,29 @@ pub struct Provider {
     pub keys: Arc<dyn KeySource>,
 }
 
+/// What an allow's dynamic metadata carries beyond `decision`, `rule` and
+/// `provider` (from `dynamic_metadata`).
+#[derive(Debug, Default, PartialEq)]
+pub struct MetadataSpec {
+    /// Metadata key (the dotted path as written) → claim path split on dots.
+    pub claims: Vec<(Arc<str>, Vec<String>)>,
+    /// Every verified claim under `claims`.
+    pub all_claims: bool,
+}
+
+impl MetadataSpec {
+    fn compile(config: &crate::config::DynamicMetadataConfig) -> Self {
+        Self {
+            claims: config
+                .claims
+                .iter()
+                .map(|c| (Arc::from(c.as_str()), c.split('.').map(str::to_owned).collect()))
+                .collect(),
+            all_claims: config.all_claims,
+        }
+    }
+}
+
 /// Everything a decision needs.
 pub struct Policy {
     pub providers: Vec<Provider>,
@@ -39,9 +62,15 @@ pub struct Policy {
     /// Header entries and total header bytes a request may carry.
     pub max_headers: usize,
     pub max_header_bytes: usize,
+    /// Longest a Check waits on an unknown-`kid` refresh (`limits.unknown_kid_wait`).
+    pub unknown_kid_wait: std::time::Duration,
+    /// Checks that may wait on one at once (the effective `limits.max_unknown_kid_waiters`).
+    pub max_unknown_kid_waiters: usize,
     /// Every header any provider may inject: stripped whenever gatehouse does
     /// not set it itself, so a client can never supply one.
     pub identity_headers: Vec<Arc<str>>,
+    /// Shared by every allow this policy gives.
+    pub metadata: Arc<MetadataSpec>,
 }
 
 impl Policy {
@@ -78,11 +107,14 @@ impl Policy {
             cors_preflight,
             allow_encoded_slashes: config.allow_encoded_slashes,
             decision_log: config.decision_log,
-            token_cache: super::cache::TokenCache::new(&config.cache),
+            token_cache: super::cache::TokenCache::new(&config.cache, config.dynamic_metadata.all_claims),
             max_token_bytes: config.limits.max_token_bytes,
             max_headers: config.limits.max_headers,
             max_header_bytes: config.limits.max_header_bytes,
+            unknown_kid_wait: config.limits.unknown_kid_wait,
+            max_unknown_kid_waiters: config.limits.unknown_kid_waiters(),
             identity_headers,
+            metadata: Arc::new(MetadataSpec::compile(&config.dynamic_metadata)),
         })
     }
 

@@ -23,6 +23,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "decision_log",
     "telemetry",
     "cache",
+    "dynamic_metadata",
 ];
 
 /// Reads, parses and validates a configuration file.
@@ -102,6 +103,7 @@ fn structural_problems(document: &Value) -> Vec<Problem> {
             }
             ("telemetry", _) => check_one::<super::TelemetryConfig>(name, value),
             ("cache", _) => check_one::<super::CacheConfig>(name, value),
+            ("dynamic_metadata", _) => check_one::<super::DynamicMetadataConfig>(name, value),
             _ => check_one::<Vec<Value>>(name, value),
         };
         problems.extend(found);

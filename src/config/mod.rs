@@ -95,6 +95,37 @@ pub struct Config {
     /// The verified-token cache.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// What an allow tells Envoy in dynamic metadata.
+    #[serde(default)]
+    pub dynamic_metadata: DynamicMetadataConfig,
+}
+
+/// `dynamic_metadata:` — what an allow puts in Envoy's dynamic metadata
+/// (namespace `envoy.filters.http.ext_authz`), for access logs, RBAC and
+/// later filters. `decision`, `rule` and `provider` are always there.
+///
+/// Envoy parses and stores the whole Struct on every request, so the default
+/// carries a handful of claims, not the payload.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicMetadataConfig {
+    /// Claims copied to the top level, by dotted path (`org.id` becomes the key
+    /// `org.id`); absent claims are left out. Default `[sub, iss, scope, scp]`.
+    #[serde(default = "default_metadata_claims")]
+    pub claims: Vec<String>,
+    /// Also put every verified claim under the key `claims`. Default `false`.
+    #[serde(default)]
+    pub all_claims: bool,
+}
+
+fn default_metadata_claims() -> Vec<String> {
+    ["sub", "iss", "scope", "scp"].map(str::to_owned).to_vec()
+}
+
+impl Default for DynamicMetadataConfig {
+    fn default() -> Self {
+        Self { claims: default_metadata_claims(), all_claims: false }
+    }
 }
 
 /// `cache:` — verified tokens, so a token's signature and claims are checked
@@ -105,10 +136,14 @@ pub struct CacheConfig {
     /// Default `true`.
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// Capacity in typical tokens (a token with a large payload counts as
-    /// several). Default 100000.
+    /// Most tokens held. Default 100000.
     #[serde(default = "default_cache_entries")]
     pub max_entries: u64,
+    /// Most memory the entries may take, in bytes, by an estimate of each
+    /// entry's size (its claims dominate). Whichever of `max_entries` and
+    /// `max_bytes` is reached first bounds the cache. Default 268435456 (256 MiB).
+    #[serde(default = "default_cache_bytes")]
+    pub max_bytes: u64,
     /// Longest an entry lives; never past the token's `exp` minus `clock_skew`. Default `5m`.
     #[serde(default = "default_cache_ttl", with = "duration")]
     pub max_ttl: Duration,
@@ -117,13 +152,21 @@ pub struct CacheConfig {
 fn default_cache_entries() -> u64 {
     100_000
 }
+fn default_cache_bytes() -> u64 {
+    256 * 1024 * 1024
+}
 fn default_cache_ttl() -> Duration {
     Duration::from_secs(300)
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { enabled: true, max_entries: default_cache_entries(), max_ttl: default_cache_ttl() }
+        Self {
+            enabled: true,
+            max_entries: default_cache_entries(),
+            max_bytes: default_cache_bytes(),
+            max_ttl: default_cache_ttl(),
+        }
     }
 }
 
@@ -309,6 +352,20 @@ pub struct LimitsConfig {
     /// (never allowed, never queued without bound). Default 10000.
     #[serde(default = "default_max_concurrent_checks")]
     pub max_concurrent_checks: usize,
+    /// Longest a Check whose token names an unknown `kid` waits for the
+    /// shared JWKS refresh that may load it (the fetch itself runs on). Keep
+    /// it below Envoy's ext_authz timeout: a wait Envoy has already given up
+    /// on only holds a permit. More than 0, at most `10s`; default `250ms`.
+    #[serde(default = "default_unknown_kid_wait", with = "duration")]
+    pub unknown_kid_wait: Duration,
+    /// Checks that may wait on an unknown-`kid` refresh at once; beyond this
+    /// one is answered at once (401 `unknown_kid`), so a flood of random
+    /// `kid`s cannot take every `max_concurrent_checks` permit. At least 1
+    /// and below `max_concurrent_checks`. Default 1000, or half of
+    /// `max_concurrent_checks` if that is less; read it through
+    /// [`LimitsConfig::unknown_kid_waiters`].
+    #[serde(default)]
+    pub max_unknown_kid_waiters: Option<usize>,
 }
 
 fn default_max_token_bytes() -> usize {
@@ -323,6 +380,23 @@ fn default_max_header_bytes() -> usize {
 fn default_max_concurrent_checks() -> usize {
     10_000
 }
+fn default_unknown_kid_wait() -> Duration {
+    Duration::from_millis(250)
+}
+/// `limits.max_unknown_kid_waiters` when unset and `max_concurrent_checks` is large.
+pub const DEFAULT_MAX_UNKNOWN_KID_WAITERS: usize = 1000;
+
+impl LimitsConfig {
+    /// The effective `max_unknown_kid_waiters`. When unset, the default is
+    /// capped at half of `max_concurrent_checks` so that a config which only
+    /// lowers `max_concurrent_checks` stays valid and still keeps most
+    /// permits for Checks whose key is cached (it may be 0: such Checks then
+    /// never wait, they only trigger the refresh).
+    pub fn unknown_kid_waiters(&self) -> usize {
+        self.max_unknown_kid_waiters
+            .unwrap_or_else(|| DEFAULT_MAX_UNKNOWN_KID_WAITERS.min(self.max_concurrent_checks / 2))
+    }
+}
 
 impl Default for LimitsConfig {
     fn default() -> Self {
@@ -331,6 +405,8 @@ impl Default for LimitsConfig {
             max_headers: default_max_headers(),
             max_header_bytes: default_max_header_bytes(),
             max_concurrent_checks: default_max_concurrent_checks(),
+            unknown_kid_wait: default_unknown_kid_wait(),
+            max_unknown_kid_waiters: None,
         }
     }
 }

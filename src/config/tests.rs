@@ -34,6 +34,29 @@ fn minimal_config_gets_documented_defaults() {
     assert!(provider.effective_algorithms().iter().all(|a| !a.is_symmetric()));
     assert_eq!(config.default, DefaultAction::Deny);
     assert_eq!(config.limits.max_token_bytes, 8192);
+    assert_eq!(config.cache.max_bytes, 256 * 1024 * 1024);
+    assert_eq!(config.dynamic_metadata.claims, ["sub", "iss", "scope", "scp"]);
+    assert!(!config.dynamic_metadata.all_claims);
+}
+
+#[test]
+fn dynamic_metadata_and_cache_budget_problems_name_their_keys() {
+    let yaml = format!(
+        "{MINIMAL}dynamic_metadata: {{ claims: [sub, org..id, rule, sub, ''] }}\ncache: {{ max_bytes: 1000 }}\n"
+    );
+    let mut found = paths(&yaml);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "cache.max_bytes",
+            "dynamic_metadata.claims[1]",
+            "dynamic_metadata.claims[2]",
+            "dynamic_metadata.claims[3]",
+            "dynamic_metadata.claims[4]",
+        ]
+    );
+    assert_eq!(paths(&format!("{MINIMAL}dynamic_metadata: {{ all: true }}\n")), ["dynamic_metadata.all"]);
 }
 
 #[test]
@@ -190,4 +213,37 @@ providers:
   - { name: b, issuer: y, jwks: { uri: https://b/jwks }, claims_to_headers: [ { claim: sub, header: X-Api-Token } ] }
 "#;
     assert_eq!(paths(yaml), vec!["providers[1].claims_to_headers[0].header".to_owned()]);
+}
+
+#[test]
+fn unknown_kid_limits_have_defaults_and_bounds() {
+    let limits = from_yaml(MINIMAL).unwrap().limits;
+    assert_eq!(limits.unknown_kid_wait, Duration::from_millis(250));
+    assert_eq!(limits.max_unknown_kid_waiters, None);
+    assert_eq!(limits.unknown_kid_waiters(), 1000);
+    assert_eq!(LimitsConfig::default().unknown_kid_waiters(), 1000);
+
+    let with = |limits: &str| format!("{MINIMAL}limits: {limits}\n");
+    // Unset, the default leaves at least half of the permits to cached keys.
+    let small = from_yaml(&with("{ max_concurrent_checks: 64 }")).unwrap().limits;
+    assert_eq!(small.unknown_kid_waiters(), 32);
+    let one = from_yaml(&with("{ max_concurrent_checks: 1 }")).unwrap().limits;
+    assert_eq!(one.unknown_kid_waiters(), 0);
+    let set = from_yaml(&with("{ max_concurrent_checks: 64, max_unknown_kid_waiters: 63, unknown_kid_wait: 10s }"));
+    assert_eq!(set.unwrap().limits.unknown_kid_waiters(), 63);
+
+    for (limits, message) in [
+        ("{ unknown_kid_wait: 0s }", "more than 0"),
+        ("{ unknown_kid_wait: 10001ms }", "at most 10s"),
+        ("{ max_unknown_kid_waiters: 0 }", "at least 1"),
+        ("{ max_concurrent_checks: 64, max_unknown_kid_waiters: 64 }", "less than `limits.max_concurrent_checks` (64)"),
+        ("{ max_unknown_kid_waiters: 20000 }", "less than `limits.max_concurrent_checks` (10000)"),
+    ] {
+        let found = problems(&with(limits));
+        assert_eq!(found.len(), 1, "{limits}: {found:?}");
+        let key = if limits.contains("wait:") { "limits.unknown_kid_wait" } else { "limits.max_unknown_kid_waiters" };
+        assert_eq!(found[0].path, key, "{limits}");
+        assert!(found[0].message.contains(message), "{limits}: {}", found[0].message);
+    }
+    assert_eq!(paths(&with("{ unknown_kid_wait: soon }")), vec!["limits.unknown_kid_wait".to_owned()]);
 }

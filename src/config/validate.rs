@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use std::time::Duration;
 
-use super::{Config, JwksConfig, Problem, ProviderConfig, TokenSourceConfig};
+use super::{Config, JwksConfig, LimitsConfig, Problem, ProviderConfig, TokenSourceConfig};
 use crate::keys::Algorithm;
 
 /// Longest `clock_skew` accepted: beyond this, expiry would barely mean anything.
@@ -14,6 +14,8 @@ const MAX_CLOCK_SKEW_SECS: u64 = 3600;
 /// Upper bound of `jwks.max_stale` ("forever" in practice; the cache cannot hold longer).
 const MAX_STALE_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 const TOKEN_BYTES_RANGE: std::ops::RangeInclusive<usize> = 256..=1024 * 1024;
+/// Longest `limits.unknown_kid_wait`: Envoy gives up on a Check long before.
+const MAX_UNKNOWN_KID_WAIT: Duration = Duration::from_secs(10);
 
 /// Headers gatehouse must never set or strip on the upstream request: routing,
 /// framing and hop-by-hop headers, which would corrupt the request.
@@ -57,10 +59,18 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     if config.cache.enabled && config.cache.max_entries == 0 {
         problems.push(Problem::new("cache.max_entries", "must be at least 1 (or set `enabled: false`)"));
     }
+    if config.cache.enabled && config.cache.max_bytes < 1024 * 1024 {
+        problems.push(Problem::new("cache.max_bytes", "must be at least 1048576 (1 MiB)"));
+    }
     if !(Duration::from_secs(1)..=Duration::from_secs(24 * 3600)).contains(&config.cache.max_ttl) {
         problems.push(Problem::new("cache.max_ttl", "must be between 1s and 24h"));
     }
-    let limits = &config.limits;
+    check_dynamic_metadata(&config.dynamic_metadata, &mut problems);
+    check_limits(&config.limits, &mut problems);
+    problems
+}
+
+fn check_limits(limits: &LimitsConfig, problems: &mut Vec<Problem>) {
     if limits.max_headers < 10 {
         problems.push(Problem::new("limits.max_headers", "must be at least 10"));
     }
@@ -70,10 +80,22 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     if limits.max_concurrent_checks == 0 {
         problems.push(Problem::new("limits.max_concurrent_checks", "must be at least 1"));
     }
-    if !TOKEN_BYTES_RANGE.contains(&config.limits.max_token_bytes) {
+    if !TOKEN_BYTES_RANGE.contains(&limits.max_token_bytes) {
         problems.push(Problem::new("limits.max_token_bytes", "must be between 256 and 1048576"));
     }
-    problems
+    if limits.unknown_kid_wait.is_zero() || limits.unknown_kid_wait > MAX_UNKNOWN_KID_WAIT {
+        problems.push(Problem::new("limits.unknown_kid_wait", "must be more than 0 and at most 10s"));
+    }
+    // Waiters must leave permits free, or a flood of unknown `kid`s could
+    // again turn away every Check whose key is cached.
+    match limits.max_unknown_kid_waiters {
+        Some(0) => problems.push(Problem::new("limits.max_unknown_kid_waiters", "must be at least 1")),
+        Some(n) if n >= limits.max_concurrent_checks => problems.push(Problem::new(
+            "limits.max_unknown_kid_waiters",
+            format!("must be less than `limits.max_concurrent_checks` ({})", limits.max_concurrent_checks),
+        )),
+        _ => {}
+    }
 }
 
 fn check_provider(path: &str, provider: &ProviderConfig, problems: &mut Vec<Problem>) {
@@ -295,4 +317,21 @@ pub fn anchored_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
     // group early and leave the `b` branch unanchored.
     build(pattern)?;
     build(&format!("^(?:{pattern})$"))
+}
+
+/// Keys gatehouse itself writes into the allow metadata.
+const RESERVED_METADATA_KEYS: &[&str] = &["decision", "rule", "provider", "reason", "claims"];
+
+fn check_dynamic_metadata(metadata: &super::DynamicMetadataConfig, problems: &mut Vec<Problem>) {
+    let mut seen = HashSet::new();
+    for (index, claim) in metadata.claims.iter().enumerate() {
+        let path = format!("dynamic_metadata.claims[{index}]");
+        if claim.is_empty() || claim.split('.').any(str::is_empty) {
+            problems.push(Problem::new(path, "must be a claim name or a dotted path like `org.id`"));
+        } else if RESERVED_METADATA_KEYS.contains(&claim.as_str()) {
+            problems.push(Problem::new(path, format!("`{claim}` is a key gatehouse sets itself")));
+        } else if !seen.insert(claim.as_str()) {
+            problems.push(Problem::new(path, format!("duplicate claim `{claim}`")));
+        }
+    }
 }

@@ -8,6 +8,9 @@
 //!   shared in-flight future: concurrent callers wait on the same request.
 //! - Unknown-`kid` fetches are rate-limited to one per `min_refresh_interval`,
 //!   so a flood of tokens with random `kid`s cannot hammer the IdP.
+//! - A fetch runs as a task of its own, started when requested: a Check that
+//!   stops waiting for it (`limits.unknown_kid_wait`, or Envoy's timeout)
+//!   never cancels it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -228,6 +231,7 @@ impl KeySource for RemoteKeys {
     }
 
     fn refresh_for_unknown_kid(&self) -> BoxFuture<'_, bool> {
+        // Starts the fetch now, not when the future is first polled (see the trait).
         match self.inner.fetch_for_unknown_kid() {
             Some(fetch) => Box::pin(fetch),
             None => Box::pin(std::future::ready(false)),

@@ -19,7 +19,10 @@ pub trait KeySource: Send + Sync + 'static {
 
     /// A token named a `kid` that [`current`](Self::current) lacks. Sources
     /// that can fetch try once (rate-limited and shared between callers) and
-    /// resolve to `true` if a new key set was loaded. Default: nothing to do.
+    /// resolve to `true` if a new key set was loaded. The refresh starts
+    /// when this is called and does not depend on the future being polled:
+    /// callers may wait for it only briefly, or not at all, and it still
+    /// loads the key for later Checks. Default: nothing to do.
     fn refresh_for_unknown_kid(&self) -> BoxFuture<'_, bool> {
         Box::pin(std::future::ready(false))
     }

@@ -43,8 +43,12 @@ impl Authorization for CheckService {
     async fn check(&self, request: Request<CheckRequest>) -> Result<Response<CheckResponse>, Status> {
         let started = Instant::now();
         let check = request.into_inner();
+        let decision_log = self.authorizer.policy().decision_log;
         // Parented on the request's W3C `traceparent`; ends when the Check returns.
-        let span = crate::telemetry::tracing::check_span(&check);
+        let span = crate::telemetry::tracing::check_span(
+            &check,
+            decision_log || crate::telemetry::tracing::exporting(),
+        );
         let decide = async {
             let Ok(_permit) = self.permits.try_acquire() else {
                 return Decision::deny(DenyReason::Overloaded);
@@ -62,7 +66,7 @@ impl Authorization for CheckService {
                 .header("x-request-id")
                 .or_else(|| http_attributes(&check).map(|h| h.id.as_str()))
                 .unwrap_or("");
-            crate::telemetry::log_decision(&decision, request_id, self.authorizer.policy().decision_log);
+            crate::telemetry::log_decision(&decision, request_id, decision_log);
         });
         self.metrics.record_check(&decision, started.elapsed());
         Ok(Response::new(to_check_response(&decision)))
@@ -151,8 +155,9 @@ fn deny_response(deny: &Deny) -> CheckResponse {
 }
 
 /// Dynamic metadata for Envoy (namespace `envoy.filters.http.ext_authz`):
-/// `provider`, `rule`, `sub`, `iss`, `scope`/`scp` at the top for RBAC and
-/// access logs, and every verified claim under `claims`.
+/// `decision`, `rule`, `provider`, the claims `dynamic_metadata.claims` names
+/// (default `sub`, `iss`, `scope`, `scp`) at the top for RBAC and access logs,
+/// and with `dynamic_metadata.all_claims` every verified claim under `claims`.
 fn allow_metadata(allow: &Allow) -> Struct {
     let mut metadata = Struct::default();
     insert(&mut metadata, "decision", string("allow"));
@@ -161,16 +166,18 @@ fn allow_metadata(allow: &Allow) -> Struct {
         insert(&mut metadata, "provider", string(provider));
     }
     if let Some(token) = &allow.token {
-        for key in ["sub", "iss", "scope", "scp"] {
-            if let Some(value) = token.claims.get(key) {
+        for (key, path) in &allow.metadata.claims {
+            if let Some(value) = crate::authz::claim_at(&token.claims, path) {
                 insert(&mut metadata, key, to_proto_value(value));
             }
         }
-        // Converted once per verified token; a cache hit reuses it.
-        let claims = token.rendered.get_or_init(|| Struct {
-            fields: token.claims.iter().map(|(k, v)| (k.clone(), to_proto_value(v))).collect(),
-        });
-        insert(&mut metadata, "claims", ProtoValue { kind: Some(Kind::StructValue(claims.clone())) });
+        if allow.metadata.all_claims {
+            // Converted once per verified token; a cache hit reuses it.
+            let claims = token.rendered.get_or_init(|| Struct {
+                fields: token.claims.iter().map(|(k, v)| (k.clone(), to_proto_value(v))).collect(),
+            });
+            insert(&mut metadata, "claims", ProtoValue { kind: Some(Kind::StructValue(claims.clone())) });
+        }
     }
     metadata
 }

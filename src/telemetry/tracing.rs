@@ -203,6 +203,11 @@ impl TracerGuard {
     }
 }
 
+/// True once [`start_export`] has started exporting spans.
+pub fn exporting() -> bool {
+    EXPORT.get().is_some()
+}
+
 /// Starts exporting spans over OTLP/gRPC when `telemetry.otlp_endpoint` is
 /// set; does nothing (and returns `None`) when it is not. Must run inside the
 /// tokio runtime that serves: the gRPC channel and the batch span processor
@@ -295,21 +300,34 @@ impl Extractor for CheckHeaders<'_> {
     }
 }
 
+/// The `check` span's fields, at the level of the given span macro
+/// (a span's level is part of its static callsite).
+macro_rules! check_span_at {
+    ($span:ident) => {
+        tracing::$span!(
+            "check",
+            otel.kind = "server",
+            request_id = Empty,
+            method = Empty,
+            trace_id = Empty,
+            decision = Empty,
+            reason = Empty,
+            rule = Empty,
+        )
+    };
+}
+
 /// The `check` span for one CheckRequest, with the request id and method,
 /// parented on the request's W3C `traceparent`/`tracestate` when exporting.
 /// `decision`, `reason` and `rule` are filled in by [`record_decision`].
-pub fn check_span(check: &CheckRequest) -> Span {
+///
+/// `at_info`: while spans are exported ([`exporting`]) or `decision_log` puts
+/// the decision line at `info` (the line then carries the span's
+/// `trace_id`). Otherwise the span is at `debug`, so that with the default
+/// `info` filter a Check pays nothing for a span no one would see.
+pub fn check_span(check: &CheckRequest, at_info: bool) -> Span {
     let headers = CheckHeaders::new(check);
-    let span = tracing::info_span!(
-        "check",
-        otel.kind = "server",
-        request_id = Empty,
-        method = Empty,
-        trace_id = Empty,
-        decision = Empty,
-        reason = Empty,
-        rule = Empty,
-    );
+    let span = if at_info { check_span_at!(info_span) } else { check_span_at!(debug_span) };
     if span.is_disabled() {
         return span;
     }

@@ -114,8 +114,9 @@ fn spans_of(export: bool, f: impl FnOnce()) -> Vec<SpanData> {
     exporter.get_finished_spans().unwrap()
 }
 
+/// As with `decision_log: true` (or export on): the span is at `info`.
 fn run_check(check: &CheckRequest, decision: &Decision) {
-    let span = check_span(check);
+    let span = check_span(check, true);
     let _entered = span.enter();
     record_decision(&span, decision);
 }
@@ -223,6 +224,21 @@ fn without_export_the_logged_span_carries_the_callers_trace_id() {
     assert_eq!(fields.get("trace_id").map(String::as_str), Some(TRACE_ID));
     assert_eq!(fields.get("decision").map(String::as_str), Some("deny"));
     assert_eq!(fields.get("method").map(String::as_str), Some("GET"));
+}
+
+#[test]
+fn without_export_or_decision_log_the_span_is_debug_only() {
+    let check = with_map(&[("traceparent", &traceparent())]);
+    let level = |at_info: bool| {
+        let subscriber =
+            Registry::default().with(tracing_subscriber::fmt::layer().with_filter(LevelFilter::TRACE));
+        tracing::subscriber::with_default(subscriber, || {
+            check_span(&check, at_info).metadata().map(|m| *m.level())
+        })
+    };
+    // Under the default `info` filter a debug span is never created.
+    assert_eq!(level(false), Some(Level::DEBUG));
+    assert_eq!(level(true), Some(Level::INFO));
 }
 
 /// A collector on loopback that hands every export request to the test.
