@@ -288,9 +288,11 @@ fn verify(c: &mut Criterion, fixtures: &[Fixture], now: u64) {
         let max = policy.max_token_bytes;
         let token = fixture.token.as_str();
         jwt::parse(token, max).expect("parse").verify(&keys, validation, now).expect("verifies");
+        // `verify` takes the claims out of a parsed token: parse inside the loop.
         group.bench_function(format!("signature_only/{}", fixture.alg), |b| {
             b.iter(|| {
-                jwt::parse(black_box(token), max).and_then(|t| t.verify(&keys, validation, black_box(now)))
+                jwt::parse(black_box(token), max)
+                    .and_then(|mut t| t.verify(&keys, validation, black_box(now)))
             })
         });
     }

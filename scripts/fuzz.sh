@@ -12,6 +12,9 @@
 #                           crate is #![forbid(unsafe_code)].
 #   FUZZ_TARGET_DIR=DIR     build there instead of fuzz/target (e.g. a directory
 #                           that outlives the checkout, so the next run reuses it).
+#   FUZZ_PROFILE=dev        build unoptimized (about 60% of the release build's CPU
+#                           time, slower executions); the test suite's smoke run
+#                           uses it. Default `release`, for real hunts.
 #
 # Seeds: fuzz/corpus/<target>/ (committed; regenerate with
 #   cargo run --manifest-path fuzz/Cargo.toml --example seed).
@@ -36,8 +39,14 @@ if [ "$SANITIZER" != none ]; then
 fi
 
 # Release build with debug assertions and overflow checks (cargo-fuzz's
-# default); the same flags for build and run, so `run` does not rebuild.
+# default), or a dev build; the same flags for build and run, so `run` does
+# not rebuild.
 BUILD_FLAGS=(--sanitizer "$SANITIZER")
+case "${FUZZ_PROFILE:-release}" in
+  release) ;;
+  dev) BUILD_FLAGS+=(--dev) ;;
+  *) echo "FUZZ_PROFILE must be dev or release" >&2; exit 2 ;;
+esac
 if [ -n "${FUZZ_TARGET_DIR:-}" ]; then
   BUILD_FLAGS+=(--target-dir "$FUZZ_TARGET_DIR")
 fi

@@ -45,13 +45,20 @@ async fn ready(gatehouse: &Gatehouse) {
 async fn over_the_concurrency_bound_a_check_is_denied_with_503() {
     let key = SigningKey::generate(Algorithm::ES256, "k1").unwrap();
     let idp = Idp::start(Mode::Serve(jwks_json(&[&key]))).await;
-    let mut gatehouse = Gatehouse::start(&config(&idp.uri(), "{ max_concurrent_checks: 1 }")).await;
+    // Validation refuses waiters that could hold every permit (that is what
+    // `max_unknown_kid_waiters` is for); set in code, they let one Check
+    // hold the only permit for as long as this test needs.
+    let mut limited = gatehouse::config::from_yaml(&config(&idp.uri(), "{}")).unwrap();
+    limited.limits.max_concurrent_checks = 1;
+    limited.limits.max_unknown_kid_waiters = Some(1);
+    limited.limits.unknown_kid_wait = Duration::from_secs(10);
+    let mut gatehouse = Gatehouse::start_config(limited).await;
     ready(&gatehouse).await;
     let good = format!("Bearer {}", token(&key));
     ok(&gatehouse.check(request("GET", "/x", &[("authorization", &good)])).await);
 
     // A token with an unknown kid makes its Check wait on a JWKS fetch that
-    // hangs (up to the 3s timeout), holding the only permit.
+    // hangs (up to the 3s fetch timeout), holding the only permit.
     idp.set(Mode::Hang);
     let stranger = SigningKey::generate(Algorithm::ES256, "rotated-in").unwrap();
     let slow = format!("Bearer {}", token(&stranger));

@@ -3,7 +3,6 @@
 //! test controls: what a finished, a failed and a timed-out refresh answer,
 //! the cap on waiters, and that a cancelled or finished wait frees its slot.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -103,20 +102,20 @@ fn bearer() -> String {
 }
 
 /// Decides `GET /api` with the `k1` token; returns the decision and how long it took.
-fn check(authorizer: Arc<Authorizer>) -> impl Future<Output = (Decision, Duration)> {
-    async move {
-        let auth = bearer();
-        let request = HttpRequest {
-            method: "GET",
-            host: "service.example",
-            path: "/api",
-            headers: vec![("authorization", auth.as_bytes())],
-            context_extensions: None,
-        };
-        let started = Instant::now();
-        let decision = authorizer.check(&request).await;
-        (decision, started.elapsed())
-    }
+async fn check(authorizer: Arc<Authorizer>) -> (Decision, Duration) {
+    let auth = bearer();
+    let request = HttpRequest {
+        method: "GET",
+        host: "service.example",
+        path: "/api",
+        headers: vec![("authorization", auth.as_bytes())],
+        context_extensions: None,
+    };
+    let started = Instant::now();
+    // A guard, so that a wait that is not bounded fails the test instead of hanging it.
+    let answer = tokio::time::timeout(Duration::from_secs(20), authorizer.check(&request)).await;
+    let decision = answer.expect("the Check never answered");
+    (decision, started.elapsed())
 }
 
 #[track_caller]

@@ -121,7 +121,7 @@ impl DenyReason {
     pub fn description(self) -> &'static str {
         match self {
             DenyReason::MissingToken => "a bearer token is required",
-            DenyReason::MultipleTokens => "the request carries more than one credential",
+            DenyReason::MultipleTokens => "the request carries more than one credential, or a malformed one",
             DenyReason::MalformedRequest => "the request has no HTTP attributes",
             DenyReason::NoMatchingRule => "no rule allows this request",
             DenyReason::KeysUnavailable => "signing keys are not available yet",

@@ -3,8 +3,9 @@
 //! [`KeySource::current`](crate::keys::KeySource::current), which never waits.
 //!
 //! [`Authorizer`] adds the one asynchronous step: when a token names a key id
-//! the provider has not loaded, it asks the key source to refresh once and
-//! decides again.
+//! the provider has not loaded, it asks the key source to refresh once, waits
+//! for it a bounded time (`limits.unknown_kid_wait`, `max_unknown_kid_waiters`)
+//! and decides again.
 
 mod authorizer;
 pub mod cache;

@@ -89,19 +89,42 @@ impl TokenSource {
 }
 
 /// `scheme` is matched case-insensitively (RFC 9110 §11.1) and must be
-/// followed by at least one space. A header with another scheme (e.g. Basic)
-/// is not a bearer token and is ignored.
+/// followed by at least one SP/HTAB and the token. A value in another scheme
+/// (e.g. Basic), or the bare scheme, carries no token and is ignored.
+///
+/// Anything else that starts with the scheme is malformed (`Err`): no
+/// separator (`Bearer<t>`, `Bearer:<t>`, a no-break space), or the scheme
+/// inside a comma-joined list (`Basic x, Bearer <t>`: Envoy joins repeated
+/// headers with `,`). Ignoring such a value would let a client pass
+/// gatehouse on a credential from another source while an upstream reads
+/// its own from this one.
 fn from_header_value<'a>(value: &'a [u8], scheme: Option<&str>) -> Result<Option<&'a str>, ()> {
-    let text = std::str::from_utf8(value).map_err(|_| ())?.trim_matches(|c| c == ' ' || c == '\t');
+    let text = std::str::from_utf8(value).map_err(|_| ())?.trim_matches(is_space);
     let Some(scheme) = scheme else {
         return if text.is_empty() { Ok(None) } else { checked(text).map(Some) };
     };
-    let Some(head) = text.get(..scheme.len()) else { return Ok(None) };
-    let rest = &text[scheme.len()..];
-    if !head.eq_ignore_ascii_case(scheme) || !rest.starts_with([' ', '\t']) {
+    if text.contains(',') {
+        let names_scheme =
+            text.split(',').any(|part| starts_with_scheme(part.trim_start_matches(is_space), scheme));
+        return if names_scheme { Err(()) } else { Ok(None) };
+    }
+    if !starts_with_scheme(text, scheme) {
         return Ok(None);
     }
-    checked(rest.trim_start_matches([' ', '\t'])).map(Some)
+    match &text[scheme.len()..] {
+        "" => Ok(None),
+        rest if rest.starts_with(is_space) => checked(rest.trim_start_matches(is_space)).map(Some),
+        _ => Err(()),
+    }
+}
+
+fn is_space(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+/// True when `text` begins with `scheme`, compared case-insensitively.
+fn starts_with_scheme(text: &str, scheme: &str) -> bool {
+    text.as_bytes().get(..scheme.len()).is_some_and(|head| head.eq_ignore_ascii_case(scheme.as_bytes()))
 }
 
 /// A token is a single token68-like word: no separators, no spaces, no commas
@@ -184,24 +207,29 @@ mod tests {
 
     #[test]
     fn bearer_header_variants() {
-        let cases: &[(&[u8], Option<&str>)] = &[
-            (b"Bearer abc.def.ghi", Some("abc.def.ghi")),
-            (b"bearer abc", Some("abc")),
-            (b"BEARER   abc", Some("abc")),
-            (b"Bearer\tabc", Some("abc")),
-            (b"  Bearer abc  ", Some("abc")),
-            (b"Bearerabc", None),
-            (b"Basic dXNlcjpwYXNz", None),
-            (b"Bearer", None),
-            (b"", None),
+        let missing = || Extraction::Missing;
+        let cases: &[(&[u8], Extraction<'_>)] = &[
+            (b"Bearer abc.def.ghi", found("abc.def.ghi")),
+            (b"bearer abc", found("abc")),
+            (b"BEARER   abc", found("abc")),
+            (b"Bearer\tabc", found("abc")),
+            (b"  Bearer abc  ", found("abc")),
+            (b"Basic dXNlcjpwYXNz", missing()),
+            (b"Digest username=\"a\", realm=\"b\"", missing()),
+            (b"Bearer", missing()),
+            (b"Bearer  ", missing()),
+            (b"", missing()),
+            // Starts like a bearer credential but is not one: malformed, never ignored.
+            (b"Bearerabc", Extraction::Ambiguous),
+            (b"Bearer:abc", Extraction::Ambiguous),
+            ("Bearer\u{a0}abc".as_bytes(), Extraction::Ambiguous),
+            (b"Basic dXNlcjpwYXNz, Bearer abc", Extraction::Ambiguous),
+            (b"Basic dXNlcjpwYXNz,bearer abc", Extraction::Ambiguous),
+            (b"Bearer abc, Basic dXNlcjpwYXNz", Extraction::Ambiguous),
         ];
-        for (value, expected) in cases {
+        for (value, want) in cases {
             let request = HttpRequest { headers: vec![("authorization", value)], ..Default::default() };
-            let want = match expected {
-                Some(token) => found(token),
-                None => Extraction::Missing,
-            };
-            assert_eq!(run(&SOURCES, &request), want, "{}", String::from_utf8_lossy(value));
+            assert_eq!(&run(&SOURCES, &request), want, "{}", String::from_utf8_lossy(value));
         }
     }
 

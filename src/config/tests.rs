@@ -229,19 +229,27 @@ fn unknown_kid_limits_have_defaults_and_bounds() {
     assert_eq!(small.unknown_kid_waiters(), 32);
     let one = from_yaml(&with("{ max_concurrent_checks: 1 }")).unwrap().limits;
     assert_eq!(one.unknown_kid_waiters(), 0);
-    let set = from_yaml(&with("{ max_concurrent_checks: 64, max_unknown_kid_waiters: 63, unknown_kid_wait: 10s }"));
+    let set =
+        from_yaml(&with("{ max_concurrent_checks: 64, max_unknown_kid_waiters: 63, unknown_kid_wait: 10s }"));
     assert_eq!(set.unwrap().limits.unknown_kid_waiters(), 63);
 
     for (limits, message) in [
         ("{ unknown_kid_wait: 0s }", "more than 0"),
         ("{ unknown_kid_wait: 10001ms }", "at most 10s"),
         ("{ max_unknown_kid_waiters: 0 }", "at least 1"),
-        ("{ max_concurrent_checks: 64, max_unknown_kid_waiters: 64 }", "less than `limits.max_concurrent_checks` (64)"),
+        (
+            "{ max_concurrent_checks: 64, max_unknown_kid_waiters: 64 }",
+            "less than `limits.max_concurrent_checks` (64)",
+        ),
         ("{ max_unknown_kid_waiters: 20000 }", "less than `limits.max_concurrent_checks` (10000)"),
     ] {
         let found = problems(&with(limits));
         assert_eq!(found.len(), 1, "{limits}: {found:?}");
-        let key = if limits.contains("wait:") { "limits.unknown_kid_wait" } else { "limits.max_unknown_kid_waiters" };
+        let key = if limits.contains("wait:") {
+            "limits.unknown_kid_wait"
+        } else {
+            "limits.max_unknown_kid_waiters"
+        };
         assert_eq!(found[0].path, key, "{limits}");
         assert!(found[0].message.contains(message), "{limits}: {}", found[0].message);
     }

@@ -251,14 +251,16 @@ impl Front {
             .await
             .unwrap_or_else(|_| panic!("raw {method} {target}: no answer within 10s"))
             .unwrap_or_else(|e| panic!("raw {method} {target}: {e}"));
-        parse_http1(&answer).unwrap_or_else(|| {
+        parse_http1(&answer, true).unwrap_or_else(|| {
             panic!("raw {method} {target}: unparsable answer: {}", String::from_utf8_lossy(&answer))
         })
     }
 }
 
-/// A whole HTTP/1.1 response read to EOF.
-fn parse_http1(bytes: &[u8]) -> Option<Reply> {
+/// A complete HTTP/1.1 response (`None` while the head or the body, per
+/// `content-length` or chunked framing, is incomplete; a body framed by the
+/// end of the connection is complete only at `eof`).
+pub fn parse_http1(bytes: &[u8], eof: bool) -> Option<Reply> {
     let split = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&bytes[..split]).ok()?;
     let mut body = bytes[split + 4..].to_vec();
@@ -272,7 +274,12 @@ fn parse_http1(bytes: &[u8]) -> Option<Reply> {
     if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         body = dechunk(&body)?;
     } else if let Some(length) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        if body.len() < length {
+            return None;
+        }
         body.truncate(length);
+    } else if !eof {
+        return None;
     }
     Some(Reply { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
 }

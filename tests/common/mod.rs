@@ -27,7 +27,11 @@ pub struct Gatehouse {
 impl Gatehouse {
     /// Starts gatehouse from a YAML config; listen addresses are forced to 127.0.0.1:0.
     pub async fn start(yaml: &str) -> Gatehouse {
-        let mut config = gatehouse::config::from_yaml(yaml).expect("valid test config");
+        Gatehouse::start_config(gatehouse::config::from_yaml(yaml).expect("valid test config")).await
+    }
+
+    /// Starts gatehouse from a config built in code (which may bypass validation).
+    pub async fn start_config(mut config: gatehouse::config::Config) -> Gatehouse {
         config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
         config.server.http_addr = "127.0.0.1:0".parse().unwrap();
         let server = gatehouse::app::Server::bind(config).await.expect("bind");
