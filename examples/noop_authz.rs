@@ -13,7 +13,7 @@
 //! each part of an allow: `plain` (default) is a bare OK; `headers` adds what
 //! gatehouse's allow carries in headers (set `x-user-id`, remove
 //! `authorization`); `full` adds dynamic metadata shaped like gatehouse's
-//! (decision, rule, provider, sub, iss, scope and a 12-claim `claims` struct).
+//! default answer (decision, rule, provider, sub, iss, scope).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,7 +26,7 @@ use gatehouse::server::proto::envoy::service::auth::v3::{
     check_response, CheckRequest, CheckResponse, OkHttpResponse,
 };
 use gatehouse::server::proto::google::rpc;
-use prost_types::{value::Kind, ListValue, Struct, Value};
+use prost_types::{value::Kind, Struct, Value};
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
@@ -57,42 +57,18 @@ fn answer(shape: &str) -> CheckResponse {
         ok.headers_to_remove.push("authorization".into());
     }
     if shape == "full" {
+        // gatehouse's default allow metadata (`dynamic_metadata` unset).
         let s = |v: &str| Value { kind: Some(Kind::StringValue(v.into())) };
-        let n = |v: f64| Value { kind: Some(Kind::NumberValue(v)) };
-        let strukt = |fields: Vec<(&str, Value)>| Struct {
-            fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        };
-        let claims = strukt(vec![
-            ("iss", s("https://gatehouse.local")),
-            ("sub", s("user-000000")),
-            ("aud", s("orders-api")),
-            ("azp", s("web-frontend")),
-            ("iat", n(1.7e9)),
-            ("nbf", n(1.7e9)),
-            ("exp", n(1.7e9 + 7200.0)),
-            ("jti", s("bench-1700000000-0")),
-            ("scope", s("openid profile orders:read orders:write")),
-            ("email", s("user-000000@example.com")),
-            (
-                "org",
-                Value {
-                    kind: Some(Kind::StructValue(strukt(vec![
-                        ("id", s("org-42")),
-                        ("name", s("Example Corp")),
-                    ]))),
-                },
-            ),
-            ("roles", Value { kind: Some(Kind::ListValue(ListValue { values: vec![s("buyer")] })) }),
-        ]);
-        dynamic_metadata = Some(strukt(vec![
+        let fields = [
             ("decision", s("allow")),
             ("rule", s("rules[0]")),
             ("provider", s("bench")),
             ("sub", s("user-000000")),
             ("iss", s("https://gatehouse.local")),
             ("scope", s("openid profile orders:read orders:write")),
-            ("claims", Value { kind: Some(Kind::StructValue(claims)) }),
-        ]));
+        ];
+        dynamic_metadata =
+            Some(Struct { fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect() });
     }
     CheckResponse {
         status: Some(rpc::Status { code: 0, ..Default::default() }),

@@ -22,16 +22,18 @@ use super::jwt::VerifiedToken;
 use super::policy::Provider;
 use crate::config::CacheConfig;
 
-/// Estimated bytes of one entry besides its claims: moka's bookkeeping (key,
-/// entry, expiry timer node), the `VerifiedToken` and its `Arc`.
-const ENTRY_OVERHEAD_BYTES: u64 = 640;
-/// A claims map (`serde_json::Map`: B-tree nodes, one heap allocation per key
-/// and per string) takes about this many bytes per byte of payload JSON;
-/// measured with `examples/rss_tokens.rs` on typical 10–20-claim payloads.
-const CLAIMS_BYTES_PER_JSON_BYTE: u64 = 6;
-/// The claims rendered for `dynamic_metadata.all_claims` (a protobuf
-/// `Struct`), when that is on, cost about this much more per payload byte.
-const RENDERED_BYTES_PER_JSON_BYTE: u64 = 10;
+// Memory estimate of an entry, calibrated with `examples/rss_tokens.rs`
+// (RSS growth per cached token, system allocator): a 12-claim token measures
+// ≈4.3 KB, ≈8 KB with its claims rendered for `all_claims`.
+
+/// Bytes of one entry besides its claims: moka's bookkeeping (key, entry,
+/// access and expiry order nodes), the `VerifiedToken` and its `Arc`.
+const ENTRY_OVERHEAD_BYTES: u64 = 1536;
+/// Bytes per JSON value in a `serde_json::Map` beyond its text: its B-tree
+/// slot and node share, the key's and the value's heap allocations.
+const BYTES_PER_CLAIM_VALUE: u64 = 170;
+/// Bytes per JSON value once rendered as a protobuf `Struct` value.
+const RENDERED_BYTES_PER_VALUE: u64 = 230;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct CacheKey {
@@ -64,10 +66,40 @@ impl moka::Expiry<CacheKey, Entry> for ExpireAtTokenExpiry {
 
 /// The memory one cached token is estimated to take.
 fn estimated_bytes(token: &VerifiedToken, rendered: bool) -> u64 {
-    let json = token.payload_len as u64;
-    let per_byte = CLAIMS_BYTES_PER_JSON_BYTE + if rendered { RENDERED_BYTES_PER_JSON_BYTE } else { 0 };
+    let mut size = ClaimsSize::default();
+    size.add_map(&token.claims);
+    let per_value = BYTES_PER_CLAIM_VALUE + if rendered { RENDERED_BYTES_PER_VALUE } else { 0 };
+    let text = if rendered { 2 * size.text_bytes } else { size.text_bytes };
     let copy = token.payload_b64.as_ref().map_or(0, |p| p.len() as u64);
-    ENTRY_OVERHEAD_BYTES + json * per_byte + copy
+    ENTRY_OVERHEAD_BYTES + size.values * per_value + text + copy
+}
+
+/// How many JSON values a claims map holds and how many bytes of text (keys
+/// and strings) they carry.
+#[derive(Default)]
+struct ClaimsSize {
+    values: u64,
+    text_bytes: u64,
+}
+
+impl ClaimsSize {
+    fn add_map(&mut self, map: &serde_json::Map<String, serde_json::Value>) {
+        for (key, value) in map {
+            self.text_bytes += key.len() as u64;
+            self.add(value);
+        }
+    }
+
+    fn add(&mut self, value: &serde_json::Value) {
+        use serde_json::Value;
+        self.values += 1;
+        match value {
+            Value::String(text) => self.text_bytes += text.len() as u64,
+            Value::Array(items) => items.iter().for_each(|item| self.add(item)),
+            Value::Object(map) => self.add_map(map),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
 }
 
 /// A bounded cache of verified tokens for one policy.

@@ -74,8 +74,6 @@ pub struct UnverifiedToken<'t> {
     claims: Map<String, Value>,
     signing_input: &'t str,
     payload_b64: &'t str,
-    /// Length of the decoded payload JSON, for the cache's size estimate.
-    payload_len: usize,
     signature: Vec<u8>,
 }
 
@@ -102,8 +100,6 @@ pub struct VerifiedToken {
     pub key_fingerprint: u64,
     /// `exp`, if the token has one.
     pub exp: Option<f64>,
-    /// Length of the payload JSON this was parsed from.
-    pub payload_len: usize,
     /// The server's rendering of these claims (dynamic metadata with
     /// `all_claims`), built once per verified token and reused on every cache hit.
     pub rendered: std::sync::OnceLock<prost_types::Struct>,
@@ -142,19 +138,11 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>, Token
         return Err(TokenError::UnsupportedHeader);
     }
     let alg: Algorithm = header.alg.parse().map_err(|_| TokenError::AlgorithmNotAllowed)?;
-    let payload = decode_segment(payload_b64)?;
-    let claims = strict_json::parse_object(&payload).map_err(|_| TokenError::Malformed)?;
+    let claims =
+        strict_json::parse_object(&decode_segment(payload_b64)?).map_err(|_| TokenError::Malformed)?;
     let signature = decode_segment(signature_b64)?;
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-    Ok(UnverifiedToken {
-        alg,
-        kid: header.kid,
-        claims,
-        signing_input,
-        payload_b64,
-        payload_len: payload.len(),
-        signature,
-    })
+    Ok(UnverifiedToken { alg, kid: header.kid, claims, signing_input, payload_b64, signature })
 }
 
 /// Canonical base64url only: no padding, no `+`/`/`, no whitespace, no
@@ -215,7 +203,6 @@ impl UnverifiedToken<'_> {
             exp: claims.get("exp").and_then(Value::as_f64),
             claims,
             payload_b64: None,
-            payload_len: self.payload_len,
             key_fingerprint,
             rendered: std::sync::OnceLock::new(),
         })
