@@ -498,7 +498,7 @@ def main():
     parser.add_argument("--root", required=True)
     parser.add_argument("--work", required=True)
     parser.add_argument("--gatehouse", required=True)
-    parser.add_argument("--gatehouse-mimalloc", required=True)
+    parser.add_argument("--gatehouse-system", required=True)
     parser.add_argument("--examples", required=True)
     parser.add_argument("--envoy", required=True)
     parser.add_argument("--duration", type=int, default=10)
@@ -552,7 +552,7 @@ def main():
     noop_full = spawn("noop_authz_full", [ex("noop_authz"), f"127.0.0.1:{noop_full_port}", "full"], cpu, logs)
     gh = {}
     for name, binary, cache in (("gh_hit", ARGS.gatehouse, True), ("gh_fresh", ARGS.gatehouse, False),
-                                ("gh_mimalloc", ARGS.gatehouse_mimalloc, True)):
+                                ("gh_system", ARGS.gatehouse_system, True)):
         grpc, http = free_port(), free_port()
         path = os.path.join(work, f"{name}.yaml")
         with open(path, "w") as f:
@@ -625,8 +625,8 @@ def main():
                 [G("gh_hit")], gatehouse=gh["gh_hit"]["http"]),
         Variant("direct_fresh", "direct", "direct: gatehouse RS256 fresh (cache off)", gh["gh_fresh"]["grpc"], "grpc",
                 [G("gh_fresh")], gatehouse=gh["gh_fresh"]["http"]),
-        Variant("direct_hit_mimalloc", "direct", "direct: gatehouse cache hit, mimalloc", gh["gh_mimalloc"]["grpc"],
-                "grpc", [G("gh_mimalloc")], gatehouse=gh["gh_mimalloc"]["http"]),
+        Variant("direct_hit_system", "direct", "direct: gatehouse cache hit, system allocator",
+                gh["gh_system"]["grpc"], "grpc", [G("gh_system")], gatehouse=gh["gh_system"]["http"]),
         Variant("envoy_noop", "envoy", "envoy: ext_authz no-op", envoys["noop"]["listen"], "http",
                 [E("noop"), ("authz", noop)], envoy_admin=envoys["noop"]["admin"]),
         Variant("envoy_none", "envoy", "envoy: no auth (ceiling)", envoys["none"]["listen"], "http", [E("none")],
@@ -788,12 +788,13 @@ def main():
     tlines = ["| target | wanted | measured | met |", "|---|---|---|---|"]
     for name, wanted, got, ok in targets:
         tlines.append(f"| {name} | {wanted} | {got} | {'yes' if ok else '**no**'} |")
-    mi = summary["direct_hit_mimalloc"]
+    system = summary["direct_hit_system"]
     hit = summary["direct_hit"]
-    alloc = (f"allocator (direct cache hit): system {hit['rps']:.0f} req/s, {hit['cpu_us_per_req_total']:.1f} µs/req, "
-             f"idle RSS {idle['gh_hit'] / 1024:.1f} MiB, RSS after {hit['rss_mib']['gatehouse']:.1f} MiB; "
-             f"mimalloc {mi['rps']:.0f} req/s ({mi['rps'] / hit['rps']:.2f}×), {mi['cpu_us_per_req_total']:.1f} µs/req, "
-             f"idle RSS {idle['gh_mimalloc'] / 1024:.1f} MiB, RSS after {mi['rss_mib']['gatehouse']:.1f} MiB")
+    alloc = (f"allocator (direct cache hit): mimalloc (shipped) {hit['rps']:.0f} req/s, "
+             f"{hit['cpu_us_per_req_total']:.1f} µs/req, idle RSS {idle['gh_hit'] / 1024:.1f} MiB, "
+             f"RSS after {hit['rss_mib']['gatehouse']:.1f} MiB; system {system['rps']:.0f} req/s "
+             f"({system['rps'] / hit['rps']:.2f}×), {system['cpu_us_per_req_total']:.1f} µs/req, "
+             f"idle RSS {idle['gh_system'] / 1024:.1f} MiB, RSS after {system['rss_mib']['gatehouse']:.1f} MiB")
     envoy_lines = []
     for key in ("envoy_hit", "envoy_fresh", "envoy_noop", "envoy_jwt_cache", "envoy_jwt_nocache", "split_noop",
                 "split_hit", "split_fresh", "users_gatehouse", "users_jwt_cache"):

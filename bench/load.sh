@@ -3,7 +3,7 @@
 #
 #   1. direct gRPC Check (h2load over pre-framed gRPC): a no-op tonic ext_authz
 #      server, gatehouse with a cached token, gatehouse with the cache off
-#      (RS256 verified on every request), gatehouse built with mimalloc;
+#      (RS256 verified on every request), gatehouse on the system allocator;
 #   2. the same behind Envoy 1.40 (deploy/envoy/sidecar.yaml rendered with
 #      ports, --concurrency 1), Envoy's jwt_authn with and without its token
 #      cache, and Envoy with no auth at all (h2load, h2c);
@@ -46,9 +46,9 @@ TOOLS=$(scripts/ensure-tools.sh)
 # PyYAML renders the Envoy configs; kubernetes-validate brings it into the venv, but do not rely on it.
 "$TOOLS/python" -c 'import yaml' 2>/dev/null || "$TOOLS/pip" install --quiet --disable-pip-version-check pyyaml >&2
 
-echo "== building (release): gatehouse, examples (noop_authz, bench_util, rss_tokens, gatehouse_mimalloc)" >&2
+echo "== building (release): gatehouse, examples (noop_authz, bench_util, rss_tokens, gatehouse_system)" >&2
 cargo build --release --quiet --bin gatehouse
-cargo build --release --quiet --features mimalloc --examples
+cargo build --release --quiet --examples
 
 echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'); load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "== $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (uncommitted changes)'), $(rustc --version), $("$TOOLS/envoy" --version | grep -o 'version: [^ ]*'), $(h2load --version | head -1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)" >&2
@@ -59,7 +59,7 @@ exec "$TOOLS/python" bench/load.py \
   --root "$ROOT" \
   --work "$WORK" \
   --gatehouse "$ROOT/target/release/gatehouse" \
-  --gatehouse-mimalloc "$ROOT/target/release/examples/gatehouse_mimalloc" \
+  --gatehouse-system "$ROOT/target/release/examples/gatehouse_system" \
   --examples "$ROOT/target/release/examples" \
   --envoy "$TOOLS/envoy" \
   --duration "${BENCH_DURATION:-10}" \

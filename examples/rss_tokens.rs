@@ -3,11 +3,16 @@
 //! otherwise), mints N distinct HS256 tokens, decides each once through
 //! `authz::evaluate` and renders each answer as the gRPC server does (so every
 //! cache entry also holds its rendered dynamic metadata), then reports its own
-//! RSS. `bench/load.sh` runs it; the system allocator, as `gatehouse` ships.
+//! RSS. `bench/load.sh` runs it; with the allocator `gatehouse` ships
+//! (mimalloc, unless built with `--no-default-features`).
 //!
 //! ```sh
 //! cargo run --release --example rss_tokens -- [COUNT] [MAX_ENTRIES]
 //! ```
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
 use std::time::Instant;
