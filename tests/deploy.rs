@@ -193,3 +193,32 @@ fn dockerfile_builds_a_distroless_non_root_image() {
     assert!(ignore.lines().next() == Some("# Only what the image build needs goes into the context."));
     assert!(ignore.contains("\n*\n") && ignore.contains("!src/"), "context is an allow-list");
 }
+
+/// The build stage sees only the files `.dockerignore` lets in, plus the
+/// stubs its first `RUN` writes; Cargo must be able to load the manifest from
+/// exactly those (every target Cargo.toml declares must exist).
+#[test]
+fn dockerfile_dependency_stage_loads_the_manifest() {
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    let stubs = ["src/main.rs", "src/lib.rs", "benches/check.rs"];
+    for stub in stubs {
+        assert!(dockerfile.contains(&format!("> {stub}")), "the Dockerfile no longer writes {stub}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["Cargo.toml", "Cargo.lock", "build.rs"] {
+        std::fs::copy(repo().join(file), dir.path().join(file)).unwrap();
+    }
+    for stub in stubs {
+        std::fs::create_dir_all(dir.path().join(stub).parent().unwrap()).unwrap();
+        write(dir.path(), stub, "fn main() {}\n");
+    }
+    // `--bin` names no target: Cargo stops right after loading the manifest
+    // and resolving the lock file, before compiling anything.
+    let output = Command::new(env!("CARGO"))
+        .args(["check", "--offline", "--locked", "--bin", "no-such-target"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no bin target named"), "the manifest does not load in the build stage:\n{stderr}");
+}
