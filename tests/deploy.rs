@@ -220,5 +220,8 @@ fn dockerfile_dependency_stage_loads_the_manifest() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("no bin target named"), "the manifest does not load in the build stage:\n{stderr}");
+    assert!(
+        stderr.contains("no bin target named"),
+        "the manifest does not load in the build stage:\n{stderr}"
+    );
 }
