@@ -223,6 +223,10 @@ fn assert_corp_identity(response: &CheckResponse, sub: &str, rule: &str, what: &
     }
     assert_eq!(metadata_str(response, "rule").as_deref(), Some(rule), "{what}");
     assert_eq!(metadata_str(response, "provider").as_deref(), Some("corp"), "{what}");
+    // The default `dynamic_metadata`: `sub` at the top, not the whole payload.
+    assert_eq!(metadata_str(response, "sub").as_deref(), Some(sub), "{what}");
+    let fields = &response.dynamic_metadata.as_ref().expect("metadata").fields;
+    assert!(!fields.contains_key("claims"), "{what}: all claims only with all_claims: {fields:?}");
 }
 
 // ---------------------------------------------------------------------------
