@@ -202,5 +202,5 @@ impl TokenCache {
 }
 
 #[cfg(test)]
-#[path = "cache_tests.rs"]
+#[path = "cache_tests/mod.rs"]
 mod tests;
