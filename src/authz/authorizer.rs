@@ -36,9 +36,16 @@ impl Authorizer {
         self.policy.store(Arc::new(policy));
     }
 
-    /// Decides one request. The only await is the unknown-`kid` refresh,
-    /// which the key source rate-limits and shares between callers; a Check
-    /// whose key is cached never waits.
+    /// Decides one request on the current policy (see [`Self::check_on`]).
+    pub async fn check(&self, request: &HttpRequest<'_>) -> Decision {
+        let policy = self.policy.load_full();
+        self.check_on(&policy, request).await
+    }
+
+    /// Decides one request on `policy`, which the caller loaded once (it may
+    /// read other settings from the same snapshot). The only await is the
+    /// unknown-`kid` refresh, which the key source rate-limits and shares
+    /// between callers; a Check whose key is cached never waits.
     ///
     /// A Check holds one of `limits.max_concurrent_checks` permits while it
     /// waits, so the wait is bounded twice: at most `max_unknown_kid_waiters`
@@ -47,10 +54,9 @@ impl Authorizer {
     /// A flood of random `kid`s against a slow IdP thus cannot take the
     /// permits that Checks with cached keys need. Only the wait is cut short:
     /// the fetch is a task of its own and runs on for later Checks.
-    pub async fn check(&self, request: &HttpRequest<'_>) -> Decision {
-        let policy = self.policy.load_full();
-        let decision = evaluate(&policy, request, unix_now());
-        let Some(index) = unknown_kid_provider(&policy, &decision) else { return decision };
+    pub async fn check_on(&self, policy: &Policy, request: &HttpRequest<'_>) -> Decision {
+        let decision = evaluate(policy, request, unix_now());
+        let Some(index) = unknown_kid_provider(policy, &decision) else { return decision };
         // Asked before a waiter slot: this starts (or joins) the shared,
         // rate-limited fetch, so a rotated key still gets loaded when every
         // slot is taken and this Check does not wait.
@@ -61,7 +67,7 @@ impl Authorizer {
         let finished = tokio::time::timeout(policy.unknown_kid_wait, refresh).await.is_ok();
         // Decide again whatever the refresh reports: another Check's fetch may
         // have loaded the key between our evaluation and this call.
-        after_wait(evaluate(&policy, request, unix_now()), finished)
+        after_wait(evaluate(policy, request, unix_now()), finished)
     }
 }
 

@@ -43,7 +43,9 @@ impl Authorization for CheckService {
     async fn check(&self, request: Request<CheckRequest>) -> Result<Response<CheckResponse>, Status> {
         let started = Instant::now();
         let check = request.into_inner();
-        let decision_log = self.authorizer.policy().decision_log;
+        // One policy snapshot for the decision and the settings around it.
+        let policy = self.authorizer.policy();
+        let decision_log = policy.decision_log;
         // Parented on the request's W3C `traceparent`; ends when the Check returns.
         let span = crate::telemetry::tracing::check_span(
             &check,
@@ -54,7 +56,7 @@ impl Authorization for CheckService {
                 return Decision::deny(DenyReason::Overloaded);
             };
             match http_attributes(&check) {
-                Some(http) => self.authorizer.check(&to_http_request(&check, http)).await,
+                Some(http) => self.authorizer.check_on(&policy, &to_http_request(&check, http)).await,
                 None => Decision::deny(DenyReason::MalformedRequest),
             }
         };
