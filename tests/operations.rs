@@ -414,19 +414,20 @@ rules:
 
 // === 4, 5. in-process reload ===
 
-/// A config file whose `/public` rule is `public_rule` (the rule's body lines).
-fn reload_config(idp: &Idp, public_rule: &str) -> String {
+/// The config both reload tests use: provider `corp` with the given key
+/// source (a `jwks:` value) and a `/public` rule whose body is `public_rule`.
+fn corp_config(grpc: &str, http: &str, jwks: &str, public_rule: &str) -> String {
     format!(
         r#"
 server:
-  grpc_addr: "127.0.0.1:0"
-  http_addr: "127.0.0.1:0"
+  grpc_addr: "{grpc}"
+  http_addr: "{http}"
 providers:
   - name: corp
     issuer: {ISSUER}
     audiences: [orders-api]
     algorithms: [ES256]
-    jwks: {{ uri: "{uri}", refresh_interval: 5m }}
+    jwks: {jwks}
 rules:
   - name: public
     match: {{ path_prefix: /public }}
@@ -434,9 +435,14 @@ rules:
   - name: api
     match: {{ path_prefix: /api }}
     require: {{ providers: [corp] }}
-"#,
-        uri = idp.uri()
+"#
     )
+}
+
+/// A config file whose `/public` rule is `public_rule` (the rule's body lines).
+fn reload_config(idp: &Idp, public_rule: &str) -> String {
+    let jwks = format!("{{ uri: \"{}\", refresh_interval: 5m }}", idp.uri());
+    corp_config("127.0.0.1:0", "127.0.0.1:0", &jwks, public_rule)
 }
 
 const ANONYMOUS: &str = "allow: anonymous";
@@ -681,27 +687,8 @@ impl Drop for Served {
 }
 
 fn binary_config(grpc: SocketAddr, http: SocketAddr, jwks: &Path, public_rule: &str, extra: &str) -> String {
-    format!(
-        r#"{extra}
-server:
-  grpc_addr: "{grpc}"
-  http_addr: "{http}"
-providers:
-  - name: corp
-    issuer: {ISSUER}
-    audiences: [orders-api]
-    algorithms: [ES256]
-    jwks: {{ file: "{jwks}" }}
-rules:
-  - name: public
-    match: {{ path_prefix: /public }}
-    {public_rule}
-  - name: api
-    match: {{ path_prefix: /api }}
-    require: {{ providers: [corp] }}
-"#,
-        jwks = jwks.display()
-    )
+    let jwks = format!("{{ file: \"{}\" }}", jwks.display());
+    format!("{extra}{}", corp_config(&grpc.to_string(), &http.to_string(), &jwks, public_rule))
 }
 
 /// Pads `text` with a trailing comment to exactly `len` bytes.
