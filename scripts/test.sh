@@ -24,6 +24,10 @@ DENY_VERSION=0.20.2
 if ! cargo deny --version 2>/dev/null | grep -q "$DENY_VERSION"; then
   cargo install --locked --quiet cargo-deny --version "$DENY_VERSION"
 fi
+# cargo-deny reads the metadata of every package for every target platform,
+# while a build only downloads the host's: fetch them all first (pinned by
+# Cargo.lock), so the check works on a machine whose cargo cache is empty.
+cargo fetch --locked --quiet
 cargo deny --offline check bans licenses sources
 
 echo "== fuzz smoke (cargo-fuzz, dev build, 15 s per target; installs the pinned cargo-fuzz if missing)"
@@ -34,3 +38,6 @@ FUZZ_PROFILE=dev scripts/fuzz.sh 15
 
 echo "== cargo test"
 cargo test --all-targets --locked
+
+echo "== demo (scripts/demo.sh, once, on free ports)"
+DEMO_ONCE=1 scripts/demo.sh
