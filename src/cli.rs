@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `check-config` and the `dev` helpers.
+//! Command-line interface: `serve`, `check-config`, `explain` and the `dev` helpers.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,15 +10,22 @@ use crate::telemetry::LogFormat;
 /// Gatehouse: JWT authorization for Envoy's ext_authz (gRPC v3).
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse", version, about)]
-pub struct Cli {
+struct Cli {
     /// Log line format.
     #[arg(long, global = true, value_enum, default_value = "text", env = "GATEHOUSE_LOG_FORMAT")]
-    pub log_format: LogFormat,
+    log_format: LogFormat,
     /// Log filter when RUST_LOG is not set (e.g. `info`, `gatehouse=debug`).
     #[arg(long, global = true, default_value = "info", env = "GATEHOUSE_LOG")]
-    pub log_level: String,
+    log_level: String,
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
+}
+
+/// The `gatehouse` binary: parses the command line, sets up logging, runs the command.
+pub fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    crate::telemetry::init_logging(cli.log_format, &cli.log_level);
+    run(cli)
 }
 
 const SERVE_HELP: &str = "\
@@ -35,7 +42,7 @@ Signals:
                         an invalid file is refused and the running configuration stays";
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+enum Command {
     /// Serve ext_authz Check on server.grpc_addr and /healthz, /readyz, /metrics on server.http_addr.
     #[command(after_help = SERVE_HELP)]
     Serve {
@@ -57,7 +64,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum DevCommand {
+enum DevCommand {
     /// Generate a signing key and its public JWKS.
     Keygen(crate::dev::KeygenArgs),
     /// Mint a signed token with the key from `dev keygen`.
@@ -69,19 +76,19 @@ pub enum DevCommand {
 }
 
 /// Runs the parsed command.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config } => {
             let path = config;
-            let config = crate::config::load_file(&path)?;
+            let specs = crate::config::load_file(&path)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             // The exporter's channel and batch task live on the serving runtime.
             let tracer = {
                 let _runtime = runtime.enter();
-                crate::telemetry::tracing::start_export(&config.telemetry)?
+                crate::telemetry::start_export(specs.telemetry.as_ref())?
             };
             let served = runtime.block_on(async {
-                let server = crate::app::Server::bind(config).await?.reload_from(path);
+                let server = crate::app::Server::bind(specs).await?.reload_from(path);
                 server.run(crate::app::shutdown_signal()).await
             });
             // Flush queued spans while the runtime is still up.

@@ -10,28 +10,50 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the YAML file's serde types, defaults, loading and validation.
-//! - [`authz`]: the pure decision core: token extraction, JWT verification,
-//!   rule matching and the decision. No I/O.
-//! - [`keys`]: verification keys and the [`keys::KeySource`] seam; the only
-//!   module that fetches (remote JWKS) or reads (JWKS files) key material.
-//! - [`server`]: the gRPC Check service and the HTTP operations endpoints;
-//!   translation between the wire and `authz` only.
-//! - [`telemetry`]: logging, metrics (Check, keys, process, reload) and tracing spans.
-//! - [`reload`]: live config reload (SIGHUP, file change) with key caches kept.
-//! - [`cli`]: the command line (`serve`, `check-config`, `dev`).
-//! - [`app`]: wiring: builds everything from a config and runs it until shutdown.
-//! - [`explain`]: `gatehouse explain`, one offline decision through the Check code path.
-//! - [`dev`]: local signing keys and token minting for demos and tests.
+//! The modules stand in layers; a module imports only from layers below it
+//! (checked by the `architecture` integration test). Bottom to top:
+//!
+//! 1. Vocabulary leaves, which import nothing of gatehouse: [`alg`] (the JWS
+//!    algorithms), [`path`] (the request path normalizer), [`clock`],
+//!    [`redact`] (what may stand in logs for a secret), [`watch`] (file change
+//!    polling), [`proto`] (the generated Envoy types) and [`telemetry`] (log
+//!    subscriber, OTLP span export, process metrics).
+//! 2. [`keys`]: verification keys and the `KeySource` seam; the only module
+//!    that fetches or reads key material. Owns its specs and metrics.
+//! 3. [`authz`]: the decision core: token extraction, JWT verification, rule
+//!    matching, the decision. No I/O, no wire types.
+//! 4. [`config`]: the YAML file's serde types and the one step that checks
+//!    it and builds the `keys` and `authz` specs.
+//! 5. [`server`]: the gRPC Check service (wire translation, the Check's
+//!    metrics, decision log and span) and the operations endpoints.
+//! 6. On top, in this order: [`dev`] (local keys, tokens, the CheckRequest
+//!    builder, the echo upstream), [`explain`], [`reload`], [`app`] (wiring),
+//!    [`cli`].
+//!
+//! The public surface is [`cli::main`] for the binary and [`internals`] for
+//! gatehouse's own tests, test kit, benchmarks and fuzz targets.
 #![forbid(unsafe_code)]
 
-pub mod app;
-pub mod authz;
+mod alg;
+mod clock;
+mod path;
+mod proto;
+mod redact;
+mod telemetry;
+mod watch;
+
+mod keys;
+
+mod authz;
+
+mod config;
+
+mod server;
+
+mod dev;
+mod explain;
+mod reload;
+mod app;
 pub mod cli;
-pub mod config;
-pub mod dev;
-pub mod explain;
-pub mod keys;
-pub mod reload;
-pub mod server;
-pub mod telemetry;
+
+pub mod internals;

@@ -1,72 +1,114 @@
 //! Live configuration reload, on SIGHUP and when the config file changes.
 //!
-//! A new file is loaded and validated off the Check path; if it is good, the
-//! compiled policy is swapped in atomically (Checks in flight finish on the
-//! policy they started with). Key sources of providers whose key settings did
-//! not change are carried over, so their caches and refresh schedules survive.
+//! A new file is loaded and built off the Check path; if it is good, its
+//! snapshot is swapped in atomically (Checks in flight finish on the one
+//! they started with). Key sources of providers whose key spec did not
+//! change are carried over, so their caches and refresh schedules survive.
 //! A bad file changes nothing: every problem is logged and counted.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
 
-use crate::authz::{Authorizer, Policy};
-use crate::config::{Config, ProviderConfig};
-use crate::keys::{self, KeySource};
-use crate::telemetry::ops::{OpsMetrics, ReloadOutcome};
-use crate::telemetry::KeyMetrics;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 
-/// How often the file's modification time is checked.
-const POLL_INTERVAL: Duration = Duration::from_secs(1);
+use crate::authz::Policy;
+use crate::config::{ServerConfig, Specs};
+use crate::telemetry::ExportSettings;
+use crate::keys::{self, KeyMetrics, KeySource, KeysSpec};
+use crate::server::{Live, Snapshot};
+use crate::watch::{FileStamp, POLL_INTERVAL};
 
-/// Reloads one config file into one authorizer.
-pub struct Reloader {
-    path: PathBuf,
-    authorizer: Arc<Authorizer>,
-    key_metrics: Arc<KeyMetrics>,
-    ops_metrics: Arc<OpsMetrics>,
-    live: Mutex<Live>,
-    /// The file's state when the live config was read, so a change made
-    /// before the watcher first runs is not missed.
-    loaded_state: Option<(SystemTime, u64)>,
+/// Reload outcomes, a closed set of label values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReloadOutcome {
+    /// The new configuration is live.
+    Success,
+    /// The file did not load or validate; the old configuration stays.
+    Invalid,
+    /// Valid, but starting it (a key source's I/O) failed; the old configuration stays.
+    Failed,
 }
 
-/// The configuration in force and the key sources built for it.
-struct Live {
-    config: Config,
-    sources: Vec<Arc<dyn KeySource>>,
+impl ReloadOutcome {
+    const fn as_str(self) -> &'static str {
+        match self {
+            ReloadOutcome::Success => "success",
+            ReloadOutcome::Invalid => "invalid",
+            ReloadOutcome::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    outcome: &'static str,
+}
+
+/// `gatehouse_config_reload_total{outcome}`.
+#[derive(Default)]
+pub(crate) struct ReloadMetrics {
+    reloads: Family<ReloadLabels, Counter>,
+}
+
+impl ReloadMetrics {
+    pub(crate) fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register("gatehouse_config_reload", "Configuration reloads by outcome", metrics.reloads.clone());
+        metrics
+    }
+
+    fn record(&self, outcome: ReloadOutcome) {
+        self.reloads.get_or_create(&ReloadLabels { outcome: outcome.as_str() }).inc();
+    }
+}
+
+/// What a reload compares against: the key specs in force with the sources
+/// started for them, and the settings only a restart applies.
+pub(crate) struct Running {
+    pub(crate) keys: Vec<KeysSpec>,
+    pub(crate) sources: Vec<Arc<dyn KeySource>>,
+    pub(crate) server: ServerConfig,
+    pub(crate) telemetry: Option<ExportSettings>,
+}
+
+/// Reloads one config file into one [`Live`] snapshot.
+pub(crate) struct Reloader {
+    path: PathBuf,
+    live: Arc<Live>,
+    key_metrics: Arc<KeyMetrics>,
+    metrics: ReloadMetrics,
+    /// Kept for the next reload: which specs the running sources were built from.
+    running: Mutex<Running>,
+    /// The file's state when the running config was read, so a change made
+    /// before the watcher first runs is not missed.
+    loaded_state: Option<FileStamp>,
 }
 
 impl Reloader {
-    pub fn new(
+    pub(crate) fn new(
         path: PathBuf,
-        config: Config,
-        sources: Vec<Arc<dyn KeySource>>,
-        authorizer: Arc<Authorizer>,
+        running: Running,
+        live: Arc<Live>,
         key_metrics: Arc<KeyMetrics>,
-        ops_metrics: Arc<OpsMetrics>,
+        metrics: ReloadMetrics,
     ) -> Self {
-        let loaded_state = modified(&path);
-        Self {
-            path,
-            authorizer,
-            key_metrics,
-            ops_metrics,
-            live: Mutex::new(Live { config, sources }),
-            loaded_state,
-        }
+        let loaded_state = FileStamp::of(&path);
+        Self { path, live, key_metrics, metrics, running: Mutex::new(running), loaded_state }
     }
 
     /// Loads the file and, if it is valid, makes it live.
-    pub fn reload(&self) -> ReloadOutcome {
+    pub(crate) fn reload(&self) -> ReloadOutcome {
         let outcome = self.try_reload();
-        self.ops_metrics.reloaded(outcome);
+        self.metrics.record(outcome);
         outcome
     }
 
     fn try_reload(&self) -> ReloadOutcome {
-        let config = match crate::config::load_file(&self.path) {
-            Ok(config) => config,
+        let Specs { policy, keys, server, telemetry, decision_log, .. } = match crate::config::load_file(&self.path) {
+            Ok(specs) => specs,
             Err(error) => {
                 for problem in error.to_string().lines() {
                     tracing::error!(path = %self.path.display(), problem, "config reload refused; keeping the current config");
@@ -74,56 +116,43 @@ impl Reloader {
                 return ReloadOutcome::Invalid;
             }
         };
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         for (section, changed) in [
-            ("server", config.server != live.config.server),
-            ("telemetry", config.telemetry != live.config.telemetry),
+            ("server", server != running.server),
+            ("telemetry", telemetry != running.telemetry),
         ] {
             if changed {
                 tracing::warn!(section, "settings changed that take effect only after a restart");
             }
         }
-        let sources = match self.sources_for(&config, &live) {
+        let sources = match self.sources_for(&keys, &running) {
             Ok(sources) => sources,
             Err(error) => {
                 tracing::error!(%error, "config reload failed; keeping the current config");
                 return ReloadOutcome::Failed;
             }
         };
-        match Policy::compile(&config, sources.clone()) {
-            Ok(policy) => self.authorizer.replace(policy),
-            Err(error) => {
-                tracing::error!(%error, "config reload failed; keeping the current config");
-                return ReloadOutcome::Failed;
-            }
-        }
-        tracing::info!(path = %self.path.display(), providers = config.providers.len(), rules = config.rules.len(), "config reloaded");
-        *live = Live { config, sources };
+        let (providers, rules) = (keys.len(), policy.rules.len());
+        self.live.replace(Snapshot::new(Policy::compile(policy, sources.clone()), decision_log));
+        tracing::info!(path = %self.path.display(), providers, rules, "config reloaded");
+        *running = Running { keys, sources, server, telemetry };
         ReloadOutcome::Success
     }
 
-    /// Reuses the key source of every provider whose key settings are unchanged.
-    fn sources_for(
-        &self,
-        config: &Config,
-        live: &Live,
-    ) -> Result<Vec<Arc<dyn KeySource>>, keys::SourceError> {
-        config
-            .providers
+    /// Reuses the key source of every provider whose key spec is unchanged.
+    fn sources_for(&self, specs: &[KeysSpec], running: &Running) -> Result<Vec<Arc<dyn KeySource>>, keys::SourceError> {
+        specs
             .iter()
-            .map(|provider| {
-                let same = live.config.providers.iter().position(|old| same_keys(old, provider));
-                match same {
-                    Some(index) => Ok(live.sources[index].clone()),
-                    None => keys::build_source(provider, &self.key_metrics),
-                }
+            .map(|spec| match running.keys.iter().position(|old| old == spec) {
+                Some(index) => Ok(running.sources[index].clone()),
+                None => keys::start(spec, &self.key_metrics),
             })
             .collect()
     }
 
     /// Reloads on SIGHUP and whenever the file's modification time or size
     /// changes (a Kubernetes ConfigMap update swaps a symlink: this follows it).
-    pub async fn watch(self: Arc<Self>) {
+    pub(crate) async fn watch(self: Arc<Self>) {
         let mut last = self.loaded_state;
         let mut hangup = hangup_signal();
         let mut poll = tokio::time::interval(POLL_INTERVAL);
@@ -131,11 +160,11 @@ impl Reloader {
             tokio::select! {
                 _ = recv(&mut hangup) => {
                     tracing::info!("SIGHUP: reloading the config");
-                    last = modified(&self.path);
+                    last = FileStamp::of(&self.path);
                     self.reload();
                 }
                 _ = poll.tick() => {
-                    let now = modified(&self.path);
+                    let now = FileStamp::of(&self.path);
                     if now.is_some() && now != last {
                         last = now;
                         self.reload();
@@ -144,21 +173,6 @@ impl Reloader {
             }
         }
     }
-}
-
-/// Two providers can share a key source when everything the source is built
-/// from is the same.
-fn same_keys(old: &ProviderConfig, new: &ProviderConfig) -> bool {
-    old.name == new.name
-        && old.issuer == new.issuer
-        && old.effective_algorithms() == new.effective_algorithms()
-        && old.jwks == new.jwks
-        && old.hmac_secret == new.hmac_secret
-}
-
-fn modified(path: &PathBuf) -> Option<(SystemTime, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
 }
 
 #[cfg(unix)]

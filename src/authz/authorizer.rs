@@ -1,22 +1,19 @@
-//! [`Authorizer`]: the current policy plus the one asynchronous step of a
-//! decision (a bounded wait for a key refresh when a token names an unknown
-//! `kid`).
+//! [`Authorizer`]: the one asynchronous step of a decision (a bounded wait
+//! for a key refresh when a token names an unknown `kid`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use arc_swap::ArcSwap;
 
 use super::decision::{Decision, Deny, DenyReason};
 use super::jwt::TokenError;
+use super::policy::ProviderId;
 use super::request::HttpRequest;
 use super::{evaluate, Policy};
+use crate::clock::unix_now;
 
-/// Holds the live policy; swapping it (config reload) never blocks a Check,
-/// and a Check in flight finishes on the policy it started with.
+/// Decides Checks, each on the policy snapshot its caller loaded (a Check in
+/// flight finishes on the policy it started with, whatever a reload swaps in).
+#[derive(Default)]
 pub struct Authorizer {
-    policy: ArcSwap<Policy>,
     /// Checks now waiting on an unknown-`kid` refresh. Lives here, not in the
     /// policy, so that a reload cannot start a second count beside the first
     /// and let twice `max_unknown_kid_waiters` Checks wait.
@@ -24,28 +21,13 @@ pub struct Authorizer {
 }
 
 impl Authorizer {
-    pub fn new(policy: Policy) -> Self {
-        Self { policy: ArcSwap::from_pointee(policy), unknown_kid_waiters: AtomicUsize::new(0) }
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    pub fn policy(&self) -> Arc<Policy> {
-        self.policy.load_full()
-    }
-
-    pub fn replace(&self, policy: Policy) {
-        self.policy.store(Arc::new(policy));
-    }
-
-    /// Decides one request on the current policy (see [`Self::check_on`]).
-    pub async fn check(&self, request: &HttpRequest<'_>) -> Decision {
-        let policy = self.policy.load_full();
-        self.check_on(&policy, request).await
-    }
-
-    /// Decides one request on `policy`, which the caller loaded once (it may
-    /// read other settings from the same snapshot). The only await is the
-    /// unknown-`kid` refresh, which the key source rate-limits and shares
-    /// between callers; a Check whose key is cached never waits.
+    /// Decides one request on `policy`. The only await is the unknown-`kid`
+    /// refresh, which the key source rate-limits and shares between callers;
+    /// a Check whose key is cached never waits.
     ///
     /// A Check holds one of `limits.max_concurrent_checks` permits while it
     /// waits, so the wait is bounded twice: at most `max_unknown_kid_waiters`
@@ -54,17 +36,18 @@ impl Authorizer {
     /// A flood of random `kid`s against a slow IdP thus cannot take the
     /// permits that Checks with cached keys need. Only the wait is cut short:
     /// the fetch is a task of its own and runs on for later Checks.
-    pub async fn check_on(&self, policy: &Policy, request: &HttpRequest<'_>) -> Decision {
+    pub async fn check(&self, policy: &Policy, request: &HttpRequest<'_>) -> Decision {
         let decision = evaluate(policy, request, unix_now());
-        let Some(index) = unknown_kid_provider(policy, &decision) else { return decision };
+        let Some(id) = unknown_kid_provider(policy, &decision) else { return decision };
         // Asked before a waiter slot: this starts (or joins) the shared,
         // rate-limited fetch, so a rotated key still gets loaded when every
         // slot is taken and this Check does not wait.
-        let refresh = policy.providers[index].keys.refresh_for_unknown_kid();
-        let Some(_slot) = WaiterSlot::take(&self.unknown_kid_waiters, policy.max_unknown_kid_waiters) else {
+        let refresh = policy.provider(id).keys.refresh_for_unknown_kid();
+        let limits = &policy.limits;
+        let Some(_slot) = WaiterSlot::take(&self.unknown_kid_waiters, limits.max_unknown_kid_waiters) else {
             return decision;
         };
-        let finished = tokio::time::timeout(policy.unknown_kid_wait, refresh).await.is_ok();
+        let finished = tokio::time::timeout(limits.unknown_kid_wait, refresh).await.is_ok();
         // Decide again whatever the refresh reports: another Check's fetch may
         // have loaded the key between our evaluation and this call.
         after_wait(evaluate(policy, request, unix_now()), finished)
@@ -72,13 +55,13 @@ impl Authorizer {
 }
 
 /// The provider whose keys lack the token's `kid`, if that is why `decision` denies.
-fn unknown_kid_provider(policy: &Policy, decision: &Decision) -> Option<usize> {
+fn unknown_kid_provider(policy: &Policy, decision: &Decision) -> Option<ProviderId> {
     match decision {
         Decision::Deny(Deny {
             reason: DenyReason::Token(TokenError::UnknownKid),
             provider: Some(name),
             ..
-        }) => policy.provider_index(name),
+        }) => policy.provider_named(name).map(|p| p.id),
         _ => None,
     }
 }
@@ -119,12 +102,6 @@ impl Drop for WaiterSlot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// Seconds since the Unix epoch (0 if the clock is before it, which then
-/// fails every `exp` check rather than passing one).
-pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

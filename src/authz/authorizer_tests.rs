@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::*;
 use crate::authz::tests::{sign, ISS_A, SECRET_A};
-use crate::config::from_yaml;
-use crate::keys::{Algorithm, BoxFuture, KeySet, KeySource, VerifyingKey};
+use crate::alg::Algorithm;
+use crate::keys::{BoxFuture, KeySet, KeySource, VerifyingKey};
 
 /// What a refresh of [`Controlled`] does.
 #[derive(Clone, Copy)]
@@ -83,13 +83,26 @@ rules:
 limits: {limits}
 "#
     );
-    let config = from_yaml(&yaml).unwrap();
-    Policy::compile(&config, vec![source.clone() as Arc<dyn KeySource>]).unwrap()
+    crate::config::test_policy(&yaml, vec![source.clone() as Arc<dyn KeySource>])
 }
 
-fn authorizer(refresh: Refresh, limits: &str) -> (Arc<Authorizer>, Arc<Controlled>) {
+/// The authorizer under test and the policy in force, which a test may swap
+/// as a reload would.
+struct Subject {
+    authorizer: Authorizer,
+    policy: arc_swap::ArcSwap<Policy>,
+}
+
+impl Subject {
+    fn replace(&self, policy: Policy) {
+        self.policy.store(Arc::new(policy));
+    }
+}
+
+fn authorizer(refresh: Refresh, limits: &str) -> (Arc<Subject>, Arc<Controlled>) {
     let source = Controlled::new(refresh);
-    (Arc::new(Authorizer::new(policy(&source, limits))), source)
+    let policy = arc_swap::ArcSwap::from_pointee(policy(&source, limits));
+    (Arc::new(Subject { authorizer: Authorizer::new(), policy }), source)
 }
 
 /// `Authorization: Bearer` with a token signed by `k1`, valid right now.
@@ -102,7 +115,7 @@ fn bearer() -> String {
 }
 
 /// Decides `GET /api` with the `k1` token; returns the decision and how long it took.
-async fn check(authorizer: Arc<Authorizer>) -> (Decision, Duration) {
+async fn check(subject: Arc<Subject>) -> (Decision, Duration) {
     let auth = bearer();
     let request = HttpRequest {
         method: "GET",
@@ -113,7 +126,8 @@ async fn check(authorizer: Arc<Authorizer>) -> (Decision, Duration) {
     };
     let started = Instant::now();
     // A guard, so that a wait that is not bounded fails the test instead of hanging it.
-    let answer = tokio::time::timeout(Duration::from_secs(20), authorizer.check(&request)).await;
+    let policy = subject.policy.load_full();
+    let answer = tokio::time::timeout(Duration::from_secs(20), subject.authorizer.check(&policy, &request)).await;
     let decision = answer.expect("the Check never answered");
     (decision, started.elapsed())
 }
@@ -133,9 +147,9 @@ fn deny_reason(decision: &Decision) -> DenyReason {
 const UNKNOWN_KID: DenyReason = DenyReason::Token(TokenError::UnknownKid);
 
 /// Polls until `n` Checks wait on a refresh.
-async fn wait_for_waiters(authorizer: &Authorizer, n: usize) {
+async fn wait_for_waiters(subject: &Subject, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while authorizer.unknown_kid_waiters.load(Ordering::SeqCst) != n {
+    while subject.authorizer.unknown_kid_waiters.load(Ordering::SeqCst) != n {
         assert!(Instant::now() < deadline, "never {n} waiters");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -148,7 +162,7 @@ async fn a_key_the_refresh_loads_is_allowed() {
     let (decision, _) = check(authorizer.clone()).await;
     assert!(matches!(decision, Decision::Allow(_)), "{decision:?}");
     assert_eq!(source.refreshes.load(Ordering::SeqCst), 1);
-    assert_eq!(authorizer.unknown_kid_waiters.load(Ordering::SeqCst), 0, "the slot is freed");
+    assert_eq!(authorizer.authorizer.unknown_kid_waiters.load(Ordering::SeqCst), 0, "the slot is freed");
 }
 
 #[tokio::test]
@@ -168,7 +182,7 @@ async fn a_wait_that_runs_out_answers_keys_unavailable() {
     assert_eq!(decision_status(&decision), 503);
     assert!(took >= Duration::from_millis(100), "answered before the wait ran out: {took:?}");
     assert!(took < Duration::from_secs(2), "the wait is bounded by unknown_kid_wait: {took:?}");
-    assert_eq!(authorizer.unknown_kid_waiters.load(Ordering::SeqCst), 0, "the slot is freed");
+    assert_eq!(authorizer.authorizer.unknown_kid_waiters.load(Ordering::SeqCst), 0, "the slot is freed");
 }
 
 fn decision_status(decision: &Decision) -> u16 {
@@ -203,7 +217,7 @@ async fn beyond_the_cap_a_check_is_answered_at_once_and_a_reload_moves_the_cap()
         assert_eq!(deny_reason(&decision), DenyReason::KeysUnavailable);
         assert!(took < Duration::from_secs(6), "{took:?}");
     }
-    assert_eq!(authorizer.unknown_kid_waiters.load(Ordering::SeqCst), 0);
+    assert_eq!(authorizer.authorizer.unknown_kid_waiters.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
@@ -212,7 +226,7 @@ async fn a_cancelled_check_frees_its_slot() {
     // Envoy gives up on the Check: tonic drops its future mid-wait.
     let cut = tokio::time::timeout(Duration::from_millis(50), check(authorizer.clone())).await;
     assert!(cut.is_err(), "the Check should still have been waiting: {cut:?}");
-    assert_eq!(authorizer.unknown_kid_waiters.load(Ordering::SeqCst), 0);
+    assert_eq!(authorizer.authorizer.unknown_kid_waiters.load(Ordering::SeqCst), 0);
     let next = tokio::spawn(check(authorizer.clone()));
     wait_for_waiters(&authorizer, 1).await;
     next.abort();
@@ -222,7 +236,7 @@ async fn a_cancelled_check_frees_its_slot() {
 async fn without_waiter_slots_a_check_never_waits() {
     // max_concurrent_checks 1 leaves the default no slot to give (1 / 2 = 0).
     let (authorizer, source) = authorizer(Refresh::Hang, "{ max_concurrent_checks: 1 }");
-    assert_eq!(authorizer.policy().max_unknown_kid_waiters, 0);
+    assert_eq!(authorizer.policy.load().limits.max_unknown_kid_waiters, 0);
     let (decision, took) = check(authorizer).await;
     assert_eq!(deny_reason(&decision), UNKNOWN_KID);
     assert!(took < Duration::from_secs(1), "{took:?}");

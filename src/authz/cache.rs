@@ -19,8 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::jwt::VerifiedToken;
-use super::policy::Provider;
-use crate::config::CacheConfig;
+use super::policy::{Provider, ProviderId};
 
 // Memory estimate of an entry, calibrated with `examples/rss_tokens.rs`
 // (RSS growth per cached token, system allocator): a 12-claim token measures
@@ -35,10 +34,24 @@ const BYTES_PER_CLAIM_VALUE: u64 = 170;
 /// Bytes per JSON value once rendered as a protobuf `Struct` value.
 const RENDERED_BYTES_PER_VALUE: u64 = 230;
 
+/// How the cache is bounded (`cache`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CacheSettings {
+    /// Most tokens held.
+    pub(crate) max_entries: u64,
+    /// Most memory the entries may take, by each entry's estimated size.
+    pub(crate) max_bytes: u64,
+    /// Longest an entry lives.
+    pub(crate) max_ttl: Duration,
+    /// Entries also hold the claims rendered for dynamic metadata
+    /// (`dynamic_metadata.all_claims`): they weigh more.
+    pub(crate) rendered: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct CacheKey {
     digest: [u8; 32],
-    provider: usize,
+    provider: ProviderId,
 }
 
 #[derive(Clone)]
@@ -103,17 +116,17 @@ impl ClaimsSize {
 }
 
 /// A bounded cache of verified tokens for one policy.
-pub struct TokenCache {
+pub(crate) struct TokenCache {
     entries: moka::sync::Cache<CacheKey, Entry>,
     max_ttl: f64,
 }
 
 /// The SHA-256 of a token, computed once per request.
 #[derive(Debug, Clone, Copy)]
-pub struct TokenDigest([u8; 32]);
+pub(crate) struct TokenDigest([u8; 32]);
 
 impl TokenDigest {
-    pub fn of(token: &str) -> Self {
+    pub(crate) fn of(token: &str) -> Self {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
         let mut bytes = [0u8; 32];
         bytes.copy_from_slice(digest.as_ref());
@@ -122,36 +135,26 @@ impl TokenDigest {
 }
 
 impl TokenCache {
-    /// `None` when the cache is disabled. `rendered`: entries also hold the
-    /// claims rendered for dynamic metadata (`dynamic_metadata.all_claims`).
-    pub fn new(config: &CacheConfig, rendered: bool) -> Option<Self> {
-        if !config.enabled {
-            return None;
-        }
+    pub(crate) fn new(settings: CacheSettings) -> Self {
+        let rendered = settings.rendered;
         // Capacity is in bytes; every entry weighs at least its share of the
         // byte budget, so the entry count never exceeds `max_entries` either.
-        let min_weight = config.max_bytes.div_ceil(config.max_entries.max(1));
+        let min_weight = settings.max_bytes.div_ceil(settings.max_entries.max(1));
         let entries = moka::sync::Cache::builder()
-            .max_capacity(config.max_bytes)
+            .max_capacity(settings.max_bytes)
             .weigher(move |_key: &CacheKey, entry: &Entry| {
                 let weight = estimated_bytes(&entry.token, rendered).max(min_weight);
                 u32::try_from(weight).unwrap_or(u32::MAX)
             })
             .expire_after(ExpireAtTokenExpiry)
             .build();
-        Some(Self { entries, max_ttl: config.max_ttl.as_secs_f64() })
+        Self { entries, max_ttl: settings.max_ttl.as_secs_f64() }
     }
 
-    /// A cached verification of this token by `provider` (index `index`),
-    /// if it is still good: unexpired and made by a key still published.
-    pub fn get(
-        &self,
-        digest: TokenDigest,
-        index: usize,
-        provider: &Provider,
-        now: u64,
-    ) -> Option<Arc<VerifiedToken>> {
-        let key = CacheKey { digest: digest.0, provider: index };
+    /// A cached verification of this token by `provider`, if it is still
+    /// good: unexpired and made by a key still published.
+    pub(crate) fn get(&self, digest: TokenDigest, provider: &Provider, now: u64) -> Option<Arc<VerifiedToken>> {
+        let key = CacheKey { digest: digest.0, provider: provider.id };
         let entry = self.entries.get(&key)?;
         let keys = provider.keys.current()?;
         let still_valid =
@@ -164,15 +167,8 @@ impl TokenCache {
         }
     }
 
-    /// Remembers a successful verification made at `now`.
-    pub fn insert(
-        &self,
-        digest: TokenDigest,
-        index: usize,
-        provider: &Provider,
-        token: Arc<VerifiedToken>,
-        now: u64,
-    ) {
+    /// Remembers a successful verification by `provider` made at `now`.
+    pub(crate) fn insert(&self, digest: TokenDigest, provider: &Provider, token: Arc<VerifiedToken>, now: u64) {
         let now = now as f64;
         let skew = provider.validation.clock_skew_secs as f64;
         let until_exp = token.exp.map_or(f64::INFINITY, |exp| exp - skew);
@@ -182,23 +178,19 @@ impl TokenCache {
         }
         // `now` is whole seconds; the wall clock is already the fraction of
         // a second further on, which the eviction clock must not overshoot.
-        let fraction = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| f64::from(d.subsec_nanos()) / 1e9);
+        let fraction = f64::from(crate::clock::since_epoch().subsec_nanos()) / 1e9;
         let lifetime = Duration::from_secs_f64((expires_at - now - fraction).max(0.0));
         self.entries
-            .insert(CacheKey { digest: digest.0, provider: index }, Entry { token, expires_at, lifetime });
+            .insert(CacheKey { digest: digest.0, provider: provider.id }, Entry { token, expires_at, lifetime });
     }
 
-    /// Entries currently held (approximate; for tests and metrics).
-    pub fn len(&self) -> u64 {
+    /// Entries currently held (approximate).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> u64 {
         self.entries.run_pending_tasks();
         self.entries.entry_count()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::jwt::{TokenError, VerifiedToken};
 
 /// Realm in every `WWW-Authenticate` challenge.
-pub const REALM: &str = "gatehouse";
+pub(crate) const REALM: &str = "gatehouse";
 
 /// Why a request was denied. A closed set: used as a metrics label and in logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,24 +52,7 @@ impl DenyReason {
             DenyReason::UnknownRule => "unknown_rule",
             DenyReason::HeadersTooLarge => "headers_too_large",
             DenyReason::Overloaded => "overloaded",
-            DenyReason::Token(error) => match error {
-                TokenError::TooLarge => "token_too_large",
-                TokenError::Malformed => "malformed_token",
-                TokenError::Encrypted => "encrypted_token",
-                TokenError::UnsupportedHeader => "unsupported_header",
-                TokenError::AlgorithmNotAllowed => "algorithm_not_allowed",
-                TokenError::UnknownKid => "unknown_kid",
-                TokenError::NoMatchingKey => "no_matching_key",
-                TokenError::BadSignature => "bad_signature",
-                TokenError::Expired => "expired",
-                TokenError::NotYetValid => "not_yet_valid",
-                TokenError::IssuedInFuture => "issued_in_future",
-                TokenError::MissingExpiration => "missing_expiration",
-                TokenError::LifetimeTooLong => "lifetime_too_long",
-                TokenError::WrongIssuer => "wrong_issuer",
-                TokenError::WrongAudience => "wrong_audience",
-                TokenError::InvalidClaim => "invalid_claim",
-            },
+            DenyReason::Token(error) => error.as_str(),
         }
     }
 
@@ -87,16 +70,6 @@ impl DenyReason {
             | DenyReason::Forbidden
             | DenyReason::UnknownRule => 403,
             DenyReason::KeysUnavailable | DenyReason::Overloaded => 503,
-        }
-    }
-
-    /// The google.rpc.Code carried in CheckResponse.status.
-    pub const fn grpc_code(self) -> i32 {
-        match self.http_status() {
-            400 => 3,  // INVALID_ARGUMENT
-            401 => 16, // UNAUTHENTICATED
-            503 => 14, // UNAVAILABLE
-            _ => 7,    // PERMISSION_DENIED
         }
     }
 
@@ -132,7 +105,7 @@ impl DenyReason {
             DenyReason::UnknownRule => "the route names an unknown rule",
             DenyReason::HeadersTooLarge => "the request has too many or too large headers",
             DenyReason::Overloaded => "the authorizer is overloaded, retry later",
-            DenyReason::Token(error) => token_description(error),
+            DenyReason::Token(error) => error.description(),
         }
     }
 
@@ -154,27 +127,6 @@ impl DenyReason {
     /// The JSON body sent to the client.
     pub fn body(self) -> String {
         serde_json::json!({ "error": self.error_code(), "error_description": self.description() }).to_string()
-    }
-}
-
-fn token_description(error: TokenError) -> &'static str {
-    match error {
-        TokenError::TooLarge => "token is larger than allowed",
-        TokenError::Malformed => "token is malformed",
-        TokenError::Encrypted => "encrypted tokens are not accepted",
-        TokenError::UnsupportedHeader => "token uses an unsupported header extension",
-        TokenError::AlgorithmNotAllowed => "token algorithm is not accepted",
-        TokenError::UnknownKid => "no key matches the token's key id",
-        TokenError::NoMatchingKey => "no key can verify the token's algorithm",
-        TokenError::BadSignature => "signature is invalid",
-        TokenError::Expired => "token has expired",
-        TokenError::NotYetValid => "token is not yet valid",
-        TokenError::IssuedInFuture => "token was issued in the future",
-        TokenError::MissingExpiration => "token has no expiration",
-        TokenError::LifetimeTooLong => "token lifetime exceeds the allowed maximum",
-        TokenError::WrongIssuer => "token issuer is not accepted",
-        TokenError::WrongAudience => "token audience is not accepted",
-        TokenError::InvalidClaim => "token claim has the wrong type",
     }
 }
 
@@ -201,7 +153,7 @@ pub struct Allow {
     /// The verified token, for dynamic metadata.
     pub token: Option<Arc<VerifiedToken>>,
     /// Which claims the dynamic metadata carries.
-    pub metadata: Arc<super::policy::MetadataSpec>,
+    pub(crate) metadata: Arc<super::policy::MetadataSpec>,
 }
 
 /// A denied request.
@@ -253,7 +205,7 @@ mod tests {
     #[test]
     fn statuses_and_challenges() {
         let missing = DenyReason::MissingToken;
-        assert_eq!((missing.http_status(), missing.grpc_code()), (401, 16));
+        assert_eq!(missing.http_status(), 401);
         assert_eq!(missing.www_authenticate().as_deref(), Some("Bearer realm=\"gatehouse\""));
 
         let expired = DenyReason::Token(TokenError::Expired);
@@ -264,10 +216,8 @@ mod tests {
         );
         assert_eq!(DenyReason::MultipleTokens.http_status(), 400);
         assert_eq!(DenyReason::NoMatchingRule.http_status(), 403);
-        assert_eq!(DenyReason::NoMatchingRule.grpc_code(), 7);
         assert_eq!(DenyReason::NoMatchingRule.www_authenticate(), None);
         assert_eq!(DenyReason::KeysUnavailable.http_status(), 503);
-        assert_eq!(DenyReason::KeysUnavailable.grpc_code(), 14);
     }
 
     #[test]
@@ -279,26 +229,8 @@ mod tests {
 
     #[test]
     fn descriptions_are_safe_in_a_quoted_header() {
-        let all = [
-            TokenError::TooLarge,
-            TokenError::Malformed,
-            TokenError::Encrypted,
-            TokenError::UnsupportedHeader,
-            TokenError::AlgorithmNotAllowed,
-            TokenError::UnknownKid,
-            TokenError::NoMatchingKey,
-            TokenError::BadSignature,
-            TokenError::Expired,
-            TokenError::NotYetValid,
-            TokenError::IssuedInFuture,
-            TokenError::MissingExpiration,
-            TokenError::LifetimeTooLong,
-            TokenError::WrongIssuer,
-            TokenError::WrongAudience,
-            TokenError::InvalidClaim,
-        ];
         let mut labels = std::collections::HashSet::new();
-        for error in all {
+        for error in TokenError::ALL {
             let reason = DenyReason::Token(error);
             assert!(reason.description().bytes().all(|b| b.is_ascii() && b != b'"' && b != b'\\'));
             assert!(labels.insert(reason.as_str()), "duplicate label {}", reason.as_str());

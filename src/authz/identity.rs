@@ -7,15 +7,38 @@ use serde_json::Value;
 
 use super::decision::Allow;
 use super::jwt::VerifiedToken;
-use super::policy::Policy;
+use super::policy::{Policy, ProviderId};
 use super::rules::Rule;
 use super::token::TokenSource;
 
+/// A claim named by a dotted path (`org.id`), split once when the config is
+/// built: each segment walks into a nested object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClaimPath(Vec<String>);
+
+impl ClaimPath {
+    /// Splits `org.id` into `org`, `id`. Config validation has refused empty segments.
+    pub(crate) fn parse(dotted: &str) -> Self {
+        Self(dotted.split('.').map(str::to_owned).collect())
+    }
+
+    /// True when `dotted` names a claim: non-empty segments only.
+    pub(crate) fn is_valid(dotted: &str) -> bool {
+        !dotted.is_empty() && dotted.split('.').all(|segment| !segment.is_empty())
+    }
+
+    /// The value at this path, if every segment is there.
+    pub(crate) fn find<'c>(&self, claims: &'c serde_json::Map<String, Value>) -> Option<&'c Value> {
+        let (first, rest) = self.0.split_first()?;
+        rest.iter().try_fold(claims.get(first)?, |value, key| value.as_object()?.get(key))
+    }
+}
+
 /// A token that verified, with every source it was found in.
 pub(super) struct Authenticated<'p> {
-    pub provider: usize,
-    pub token: Arc<VerifiedToken>,
-    pub sources: Vec<&'p TokenSource>,
+    pub(super) provider: ProviderId,
+    pub(super) token: Arc<VerifiedToken>,
+    pub(super) sources: Vec<&'p TokenSource>,
 }
 
 /// Anonymous access: every identity header is stripped so none can be forged.
@@ -35,10 +58,10 @@ pub(super) fn anonymous(policy: &Policy, rule: &Rule) -> Allow {
 /// claims, strip every other identity header, and strip the token itself
 /// unless the provider forwards it.
 pub(super) fn authenticated(policy: &Policy, rule: &Rule, verified: Authenticated<'_>) -> Allow {
-    let provider = &policy.providers[verified.provider];
+    let provider = policy.provider(verified.provider);
     let mut set_headers = Vec::with_capacity(provider.claim_headers.len() + 1);
     for (path, header) in &provider.claim_headers {
-        if let Some(value) = claim_at(&verified.token.claims, path).and_then(header_value) {
+        if let Some(value) = path.find(&verified.token.claims).and_then(header_value) {
             set_headers.push((header.clone(), value));
         }
     }
@@ -72,12 +95,6 @@ pub(super) fn authenticated(policy: &Policy, rule: &Rule, verified: Authenticate
         token: Some(verified.token),
         metadata: policy.metadata.clone(),
     }
-}
-
-/// Walks a dotted claim path into nested objects.
-pub fn claim_at<'c>(claims: &'c serde_json::Map<String, Value>, path: &[String]) -> Option<&'c Value> {
-    let (first, rest) = path.split_first()?;
-    rest.iter().try_fold(claims.get(first)?, |value, key| value.as_object()?.get(key))
 }
 
 /// A claim as a header value: strings as they are, numbers and booleans as

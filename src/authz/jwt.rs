@@ -11,44 +11,106 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::strict_json;
-use crate::keys::{Algorithm, KeyLookup, KeySet};
+use crate::alg::Algorithm;
+use crate::keys::{KeyLookup, KeySet};
 
-/// Why a token was refused. Messages are safe to show to clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, thiserror::Error)]
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TokenError {
-    #[error("token is larger than allowed")]
     TooLarge,
-    #[error("token is malformed")]
     Malformed,
-    #[error("encrypted tokens (JWE) are not accepted")]
+    /// A JWE (five segments): gatehouse verifies signed tokens only.
     Encrypted,
-    #[error("token uses an unsupported header extension")]
     UnsupportedHeader,
-    #[error("token algorithm is not accepted")]
     AlgorithmNotAllowed,
-    #[error("no key matches the token's key id")]
     UnknownKid,
-    #[error("no key can verify the token's algorithm")]
     NoMatchingKey,
-    #[error("signature is invalid")]
     BadSignature,
-    #[error("token has expired")]
     Expired,
-    #[error("token is not yet valid")]
     NotYetValid,
-    #[error("token was issued in the future")]
     IssuedInFuture,
-    #[error("token has no expiration")]
     MissingExpiration,
-    #[error("token lifetime exceeds the allowed maximum")]
     LifetimeTooLong,
-    #[error("token issuer is not accepted")]
     WrongIssuer,
-    #[error("token audience is not accepted")]
     WrongAudience,
-    #[error("token claim has the wrong type")]
     InvalidClaim,
 }
+
+impl TokenError {
+    /// Every variant, for tables and tests.
+    pub const ALL: [TokenError; 16] = [
+        TokenError::TooLarge,
+        TokenError::Malformed,
+        TokenError::Encrypted,
+        TokenError::UnsupportedHeader,
+        TokenError::AlgorithmNotAllowed,
+        TokenError::UnknownKid,
+        TokenError::NoMatchingKey,
+        TokenError::BadSignature,
+        TokenError::Expired,
+        TokenError::NotYetValid,
+        TokenError::IssuedInFuture,
+        TokenError::MissingExpiration,
+        TokenError::LifetimeTooLong,
+        TokenError::WrongIssuer,
+        TokenError::WrongAudience,
+        TokenError::InvalidClaim,
+    ];
+
+    /// What went wrong, in words safe to show to clients (in
+    /// `WWW-Authenticate`): never token text, claims or key material, and
+    /// never a `"` or `\`.
+    pub const fn description(self) -> &'static str {
+        match self {
+            TokenError::TooLarge => "token is larger than allowed",
+            TokenError::Malformed => "token is malformed",
+            TokenError::Encrypted => "encrypted tokens are not accepted",
+            TokenError::UnsupportedHeader => "token uses an unsupported header extension",
+            TokenError::AlgorithmNotAllowed => "token algorithm is not accepted",
+            TokenError::UnknownKid => "no key matches the token's key id",
+            TokenError::NoMatchingKey => "no key can verify the token's algorithm",
+            TokenError::BadSignature => "signature is invalid",
+            TokenError::Expired => "token has expired",
+            TokenError::NotYetValid => "token is not yet valid",
+            TokenError::IssuedInFuture => "token was issued in the future",
+            TokenError::MissingExpiration => "token has no expiration",
+            TokenError::LifetimeTooLong => "token lifetime exceeds the allowed maximum",
+            TokenError::WrongIssuer => "token issuer is not accepted",
+            TokenError::WrongAudience => "token audience is not accepted",
+            TokenError::InvalidClaim => "token claim has the wrong type",
+        }
+    }
+
+    /// Stable snake_case name for metrics and logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TokenError::TooLarge => "token_too_large",
+            TokenError::Malformed => "malformed_token",
+            TokenError::Encrypted => "encrypted_token",
+            TokenError::UnsupportedHeader => "unsupported_header",
+            TokenError::AlgorithmNotAllowed => "algorithm_not_allowed",
+            TokenError::UnknownKid => "unknown_kid",
+            TokenError::NoMatchingKey => "no_matching_key",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::Expired => "expired",
+            TokenError::NotYetValid => "not_yet_valid",
+            TokenError::IssuedInFuture => "issued_in_future",
+            TokenError::MissingExpiration => "missing_expiration",
+            TokenError::LifetimeTooLong => "lifetime_too_long",
+            TokenError::WrongIssuer => "wrong_issuer",
+            TokenError::WrongAudience => "wrong_audience",
+            TokenError::InvalidClaim => "invalid_claim",
+        }
+    }
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+impl std::error::Error for TokenError {}
 
 /// The JOSE header members gatehouse reads. Unknown members are ignored,
 /// except the ones that change how the token must be processed.
@@ -78,7 +140,7 @@ pub struct UnverifiedToken<'t> {
 }
 
 /// The provider-specific rules a token must meet.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validation {
     pub issuer: String,
     pub audiences: Vec<String>,
@@ -100,9 +162,36 @@ pub struct VerifiedToken {
     pub key_fingerprint: u64,
     /// `exp`, if the token has one.
     pub exp: Option<f64>,
-    /// The server's rendering of these claims (dynamic metadata with
-    /// `all_claims`), built once per verified token and reused on every cache hit.
-    pub rendered: std::sync::OnceLock<prost_types::Struct>,
+    /// What the transport layer renders from this token once and reuses on
+    /// every cache hit (the claims as wire metadata, with `all_claims`).
+    /// Opaque here: the decision core knows no wire type.
+    pub wire: WireSlot,
+}
+
+/// A value computed once per verified token by whoever renders it, of a type
+/// only that renderer knows.
+#[derive(Default)]
+pub struct WireSlot(std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>);
+
+impl WireSlot {
+    /// The value in the slot, made by `init` on first use. `None` if the slot
+    /// holds a value of another type (a second renderer: it then recomputes).
+    pub fn get_or_init<T: Send + Sync + 'static>(&self, init: impl FnOnce() -> T) -> Option<&T> {
+        self.0.get_or_init(|| Box::new(init())).downcast_ref()
+    }
+}
+
+/// A clone starts empty: the rendering is a cache, made again on first use.
+impl Clone for WireSlot {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for WireSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "WireSlot(filled)" } else { "WireSlot(empty)" })
+    }
 }
 
 impl PartialEq for VerifiedToken {
@@ -204,13 +293,13 @@ impl UnverifiedToken<'_> {
             claims,
             payload_b64: None,
             key_fingerprint,
-            rendered: std::sync::OnceLock::new(),
+            wire: WireSlot::default(),
         })
     }
 }
 
 /// Registered claim checks (RFC 7519 §4.1) with the provider's leeway.
-pub fn check_claims(claims: &Map<String, Value>, rules: &Validation, now: u64) -> Result<(), TokenError> {
+pub(crate) fn check_claims(claims: &Map<String, Value>, rules: &Validation, now: u64) -> Result<(), TokenError> {
     match claims.get("iss") {
         Some(Value::String(iss)) if *iss == rules.issuer => {}
         Some(Value::String(_)) | None => return Err(TokenError::WrongIssuer),

@@ -1,7 +1,6 @@
 // Unit tests, compiled only under #[cfg(test)] (declared so in the parent module).
 use super::*;
 use crate::keys::VerifyingKey;
-use aws_lc_rs::hmac;
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 const NOW: u64 = 1_700_000_000;
@@ -11,9 +10,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn sign(header: &str, payload: &str) -> String {
-    let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, SECRET), input.as_bytes());
-    format!("{input}.{}", b64(tag.as_ref()))
+    crate::dev::testing::hs256_raw(SECRET, header, payload)
 }
 
 fn keys() -> KeySet {
@@ -189,12 +186,12 @@ fn issuer_and_audience() {
 #[test]
 fn every_algorithm_verifies_through_parse_and_verify() {
     use crate::dev::{jwks_json, SigningKey};
-    use crate::keys::jwk::parse_jwks;
+    use crate::keys::parse_jwks;
     let rsa = SigningKey::generate(Algorithm::RS256, "rsa").unwrap().to_json();
     for alg in Algorithm::ALL {
         let key = match alg.family() {
             // One RSA key, relabelled per algorithm: RSA key generation is slow.
-            crate::keys::KeyFamily::Rsa => {
+            crate::alg::KeyFamily::Rsa => {
                 SigningKey::from_json(&rsa.replace("\"RS256\"", &format!("\"{alg}\""))).unwrap()
             }
             _ => SigningKey::generate(alg, format!("kid-{alg}")).unwrap(),

@@ -4,11 +4,10 @@
 use regex::Regex;
 
 use super::request::HttpRequest;
-use crate::config::{anchored_regex, HeaderMatchConfig, MatchConfig};
 
 /// A compiled `match:` block.
 #[derive(Debug, Clone, Default)]
-pub struct Matcher {
+pub(crate) struct Matcher {
     host: Option<HostPattern>,
     path: Option<String>,
     /// Stored without a trailing slash: `/` becomes empty and matches every path.
@@ -26,42 +25,55 @@ enum HostPattern {
     Suffix(String),
 }
 
+/// One `match.headers[]` entry.
 #[derive(Debug, Clone)]
-struct HeaderCondition {
+pub(crate) struct HeaderCondition {
     name: String,
     test: HeaderTest,
 }
 
+/// What a header's value must satisfy.
 #[derive(Debug, Clone)]
-enum HeaderTest {
+pub(crate) enum HeaderTest {
     Exact(String),
     Prefix(String),
     Regex(Regex),
     Present(bool),
 }
 
+/// The parts of a `match:` block, validated: a host name or `*.` wildcard,
+/// normalized paths, compiled regexes, method names.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MatcherParts<'a> {
+    pub(crate) host: Option<&'a str>,
+    pub(crate) path: Option<&'a str>,
+    pub(crate) path_prefix: Option<&'a str>,
+    pub(crate) path_regex: Option<Regex>,
+    pub(crate) methods: &'a [String],
+    pub(crate) headers: Vec<HeaderCondition>,
+}
+
 impl Matcher {
-    /// Compiles a validated `match:` block (validation already compiled every regex once).
-    pub fn compile(config: &MatchConfig) -> Result<Self, regex::Error> {
-        let host = config.host.as_deref().map(|h| {
+    pub(crate) fn new(parts: MatcherParts<'_>) -> Self {
+        let host = parts.host.map(|h| {
             let h = h.to_ascii_lowercase();
             match h.strip_prefix('*') {
                 Some(suffix) => HostPattern::Suffix(suffix.to_owned()),
                 None => HostPattern::Exact(h),
             }
         });
-        Ok(Self {
+        Self {
             host,
-            path: config.path.clone(),
-            path_prefix: config.path_prefix.as_deref().map(|p| p.trim_end_matches('/').to_owned()),
-            path_regex: config.path_regex.as_deref().map(anchored_regex).transpose()?,
-            methods: config.methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
-            headers: config.headers.iter().map(HeaderCondition::compile).collect::<Result<_, _>>()?,
-        })
+            path: parts.path.map(str::to_owned),
+            path_prefix: parts.path_prefix.map(|p| p.trim_end_matches('/').to_owned()),
+            path_regex: parts.path_regex,
+            methods: parts.methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
+            headers: parts.headers,
+        }
     }
 
     /// True when the matcher has no condition at all: it catches every request.
-    pub fn is_catch_all(&self) -> bool {
+    pub(crate) fn is_catch_all(&self) -> bool {
         self.host.is_none()
             && self.path.is_none()
             && self.path_prefix.as_deref().is_none_or(str::is_empty)
@@ -71,7 +83,7 @@ impl Matcher {
     }
 
     /// `path` is the normalized path without query string.
-    pub fn matches(&self, request: &HttpRequest<'_>, path: &str) -> bool {
+    pub(crate) fn matches(&self, request: &HttpRequest<'_>, path: &str) -> bool {
         self.host.as_ref().is_none_or(|pattern| host_matches(pattern, request.host))
             && self.path.as_deref().is_none_or(|exact| exact == path)
             && self.path_prefix.as_deref().is_none_or(|prefix| has_segment_prefix(path, prefix))
@@ -83,14 +95,8 @@ impl Matcher {
 }
 
 impl HeaderCondition {
-    fn compile(config: &HeaderMatchConfig) -> Result<Self, regex::Error> {
-        let test = match (&config.exact, &config.prefix, &config.regex, config.present) {
-            (Some(exact), ..) => HeaderTest::Exact(exact.clone()),
-            (_, Some(prefix), ..) => HeaderTest::Prefix(prefix.clone()),
-            (_, _, Some(pattern), _) => HeaderTest::Regex(anchored_regex(pattern)?),
-            (.., present) => HeaderTest::Present(present.unwrap_or(true)),
-        };
-        Ok(Self { name: config.name.to_ascii_lowercase(), test })
+    pub(crate) fn new(name: &str, test: HeaderTest) -> Self {
+        Self { name: name.to_ascii_lowercase(), test }
     }
 
     /// Any one value of the header satisfying the test is enough. With
@@ -140,6 +146,17 @@ fn has_segment_prefix(path: &str, prefix: &str) -> bool {
         Some(rest) => rest.is_empty() || rest.starts_with('/'),
         None => false,
     }
+}
+
+/// Compiles a user regex anchored at both ends, with a bounded program size
+/// so a hostile or careless pattern cannot blow up memory.
+pub(crate) fn anchored_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    let build =
+        |text: &str| regex::RegexBuilder::new(text).size_limit(1 << 20).dfa_size_limit(1 << 20).build();
+    // The pattern must be valid on its own: `a)|(b` would otherwise close our
+    // group early and leave the `b` branch unanchored.
+    build(pattern)?;
+    build(&format!("^(?:{pattern})$"))
 }
 
 #[cfg(test)]

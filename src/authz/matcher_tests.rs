@@ -1,12 +1,10 @@
 // Unit tests, compiled only under #[cfg(test)] (declared so in the parent module).
 use super::*;
-use crate::config::MatchConfig;
 
 type Headers<'a> = Vec<(&'a str, &'a [u8])>;
 
 fn matcher(yaml: &str) -> Matcher {
-    let config: MatchConfig = serde_yaml_ng::from_str(yaml).unwrap();
-    Matcher::compile(&config).unwrap()
+    crate::config::testing::matcher(yaml)
 }
 
 fn request<'a>(method: &'a str, host: &'a str, headers: Vec<(&'a str, &'a [u8])>) -> HttpRequest<'a> {

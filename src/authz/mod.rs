@@ -8,43 +8,49 @@
 //! and decides again.
 
 mod authorizer;
-pub mod cache;
-pub mod decision;
+mod cache;
+mod decision;
 mod identity;
-pub mod jwt;
-pub mod matcher;
-pub mod path;
-pub mod policy;
-pub mod request;
-pub mod require;
-pub mod rules;
+mod jwt;
+mod matcher;
+mod policy;
+mod request;
+mod require;
+mod rules;
 mod strict_json;
-pub mod token;
+mod token;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-pub use authorizer::{unix_now, Authorizer};
+pub use authorizer::Authorizer;
+pub(crate) use cache::CacheSettings;
 pub use decision::{Allow, Decision, Deny, DenyReason};
-pub use policy::{Policy, Provider};
+pub(crate) use identity::ClaimPath;
+pub use jwt::{parse as parse_token, TokenError, UnverifiedToken, Validation, VerifiedToken};
+pub(crate) use matcher::{anchored_regex, HeaderCondition, HeaderTest, Matcher, MatcherParts};
+pub use policy::Policy;
+pub(crate) use policy::{Limits, MetadataSpec, PolicySpec, ProviderId, ProviderSpec};
 pub use request::HttpRequest;
-
-pub use identity::claim_at;
+pub(crate) use require::{ClaimCondition, ClaimTest, Requirement, RequirementParts};
+pub(crate) use rules::{Action, Rule};
+pub(crate) use token::TokenSource;
 
 use cache::TokenDigest;
 use identity::{anonymous, authenticated, Authenticated};
-use jwt::{TokenError, VerifiedToken};
-use path::PathError;
+use jwt::VerifiedToken as Verified;
 use require::Unmet;
-use rules::{Action, Rule, Selection};
-use token::{Extraction, TokenSource};
+use rules::Selection;
+use token::Extraction;
+
+use crate::path::{self as request_path, PathError};
 
 /// Decides one request at time `now` (seconds since the Unix epoch).
 pub fn evaluate(policy: &Policy, request: &HttpRequest<'_>, now: u64) -> Decision {
     if exceeds_header_limits(policy, request) {
         return Decision::deny(DenyReason::HeadersTooLarge);
     }
-    let path = match path::normalize(request.path, policy.allow_encoded_slashes) {
+    let path = match request_path::normalize(request.path, policy.allow_encoded_slashes) {
         Ok(path) => path,
         Err(PathError::EncodedSlash) => return Decision::deny(DenyReason::EncodedSlash),
         Err(_) => return Decision::deny(DenyReason::InvalidPath),
@@ -65,9 +71,9 @@ pub fn evaluate(policy: &Policy, request: &HttpRequest<'_>, now: u64) -> Decisio
 
 /// A bound on what one request makes gatehouse look at.
 fn exceeds_header_limits(policy: &Policy, request: &HttpRequest<'_>) -> bool {
-    request.headers.len() > policy.max_headers
+    request.headers.len() > policy.limits.max_headers
         || request.headers.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>()
-            > policy.max_header_bytes
+            > policy.limits.max_header_bytes
 }
 
 /// Runs the matched rule's action.
@@ -76,7 +82,7 @@ fn apply(policy: &Policy, rule: &Rule, request: &HttpRequest<'_>, now: u64) -> D
         Decision::Deny(Deny {
             reason,
             rule: Some(rule.label.clone()),
-            provider: provider.map(|i| policy.providers[i].name.clone()),
+            provider: provider.map(|id| policy.provider(id).name.clone()),
             scope,
         })
     };
@@ -89,8 +95,7 @@ fn apply(policy: &Policy, rule: &Rule, request: &HttpRequest<'_>, now: u64) -> D
         },
         Action::Require { providers, requirement } => match authenticate(policy, providers, request, now) {
             Ok(verified) => {
-                let provider = &policy.providers[verified.provider].name;
-                match requirement.check(provider, &verified.token.claims) {
+                match requirement.check(verified.provider, &verified.token.claims) {
                     Ok(()) => Decision::Allow(authenticated(policy, rule, verified)),
                     Err(Unmet::Scope(scope)) => {
                         deny((DenyReason::InsufficientScope, Some(verified.provider)), Some(scope))
@@ -103,52 +108,53 @@ fn apply(policy: &Policy, rule: &Rule, request: &HttpRequest<'_>, now: u64) -> D
     }
 }
 
-type Failure = (DenyReason, Option<usize>);
+type Failure = (DenyReason, Option<ProviderId>);
 
 /// Finds the token, picks the candidate providers whose issuer matches its
 /// (unverified) `iss`, and verifies with each until one accepts it.
 fn authenticate<'p>(
     policy: &'p Policy,
-    candidates: &[usize],
+    candidates: &[ProviderId],
     request: &HttpRequest<'p>,
     now: u64,
 ) -> Result<Authenticated<'p>, Failure> {
     let (raw, sources) = find_token(policy, candidates, request)?;
-    if raw.len() > policy.max_token_bytes {
+    if raw.len() > policy.limits.max_token_bytes {
         return Err((DenyReason::Token(TokenError::TooLarge), None));
     }
     let cached = policy.token_cache.as_ref().map(|cache| (cache, TokenDigest::of(&raw)));
     if let Some((cache, digest)) = &cached {
-        for &index in candidates {
-            if let Some(token) = cache.get(*digest, index, &policy.providers[index], now) {
-                return Ok(Authenticated { provider: index, token, sources });
+        for &id in candidates {
+            if let Some(token) = cache.get(*digest, policy.provider(id), now) {
+                return Ok(Authenticated { provider: id, token, sources });
             }
         }
     }
-    let token = verify_token(policy, candidates, &raw, now)?;
+    let (id, token) = verify_token(policy, candidates, &raw, now)?;
     if let Some((cache, digest)) = cached {
-        cache.insert(digest, token.0, &policy.providers[token.0], token.1.clone(), now);
+        cache.insert(digest, policy.provider(id), token.clone(), now);
     }
-    Ok(Authenticated { provider: token.0, token: token.1, sources })
+    Ok(Authenticated { provider: id, token, sources })
 }
 
 /// Parses the token once and verifies it with each candidate provider whose
 /// issuer matches its (unverified) `iss`, until one accepts it.
 fn verify_token(
     policy: &Policy,
-    candidates: &[usize],
+    candidates: &[ProviderId],
     raw: &str,
     now: u64,
-) -> Result<(usize, Arc<VerifiedToken>), Failure> {
-    let mut parsed = jwt::parse(raw, policy.max_token_bytes).map_err(|e| (DenyReason::Token(e), None))?;
+) -> Result<(ProviderId, Arc<Verified>), Failure> {
+    let mut parsed =
+        jwt::parse(raw, policy.limits.max_token_bytes).map_err(|e| (DenyReason::Token(e), None))?;
     let mut failure: Option<Failure> = None;
-    for &index in candidates {
-        let provider = &policy.providers[index];
+    for &id in candidates {
+        let provider = policy.provider(id);
         if parsed.issuer() != Some(provider.validation.issuer.as_str()) {
             continue;
         }
         let Some(keys) = provider.keys.current() else {
-            failure.get_or_insert((DenyReason::KeysUnavailable, Some(index)));
+            failure.get_or_insert((DenyReason::KeysUnavailable, Some(id)));
             continue;
         };
         match parsed.verify(&keys, &provider.validation, now) {
@@ -157,10 +163,10 @@ fn verify_token(
                 if provider.payload_header.is_some() {
                     token.payload_b64 = Some(parsed.payload_b64().into());
                 }
-                return Ok((index, Arc::new(token)));
+                return Ok((id, Arc::new(token)));
             }
             Err(error) => {
-                failure.get_or_insert((DenyReason::Token(error), Some(index)));
+                failure.get_or_insert((DenyReason::Token(error), Some(id)));
             }
         }
     }
@@ -171,12 +177,12 @@ fn verify_token(
 /// with every source that carries it (all are stripped unless forwarded).
 fn find_token<'p>(
     policy: &'p Policy,
-    candidates: &[usize],
+    candidates: &[ProviderId],
     request: &HttpRequest<'p>,
 ) -> Result<(Cow<'p, str>, Vec<&'p TokenSource>), Failure> {
     let mut found: Option<(Cow<'p, str>, Vec<&'p TokenSource>)> = None;
-    for &index in candidates {
-        match token::extract(&policy.providers[index].token_sources, request) {
+    for &id in candidates {
+        match token::extract(&policy.provider(id).token_sources, request) {
             Extraction::Missing => {}
             Extraction::Ambiguous => return Err((DenyReason::MultipleTokens, None)),
             Extraction::Found { token, sources } => match &mut found {

@@ -1,84 +1,124 @@
-//! The compiled, immutable form of a [`Config`] that decisions run against.
-//! Compiling does all string work up front (lower-casing header names,
-//! splitting claim paths) so that the Check path only compares.
+//! What decisions run against. `config` builds a [`PolicySpec`] (every
+//! string split, every regex compiled, every name resolved to a
+//! [`ProviderId`]); [`Policy::compile`] adds what only exists at run time,
+//! the providers' key sources and the token cache, and cannot fail.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use super::cache::{CacheSettings, TokenCache};
+use super::identity::ClaimPath;
 use super::jwt::Validation;
-use super::rules::{Action, Rule};
+use super::rules::Rule;
 use super::token::TokenSource;
-use crate::config::{Config, DefaultAction, ProviderConfig};
 use crate::keys::KeySource;
 
+/// A provider's place in its policy: rules and cache entries name providers
+/// by it. Only meaningful within the policy (or spec) that issued it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ProviderId(pub(crate) usize);
+
+/// One trusted issuer, as `config` builds it: everything but its keys.
+#[derive(Debug, Clone)]
+pub(crate) struct ProviderSpec {
+    pub(crate) name: Arc<str>,
+    pub(crate) validation: Validation,
+    pub(crate) token_sources: Vec<TokenSource>,
+    /// Claim → upstream header (lower-case).
+    pub(crate) claim_headers: Vec<(ClaimPath, Arc<str>)>,
+    pub(crate) payload_header: Option<Arc<str>>,
+    pub(crate) forward_token: bool,
+}
+
 /// One trusted issuer, ready to verify.
-pub struct Provider {
-    pub name: Arc<str>,
-    pub validation: Validation,
-    pub token_sources: Vec<TokenSource>,
-    /// Claim path (split on dots) → header.
-    pub claim_headers: Vec<(Vec<String>, Arc<str>)>,
-    pub payload_header: Option<Arc<str>>,
-    pub forward_token: bool,
-    pub keys: Arc<dyn KeySource>,
+pub(crate) struct Provider {
+    pub(crate) id: ProviderId,
+    pub(crate) name: Arc<str>,
+    pub(crate) validation: Validation,
+    pub(crate) token_sources: Vec<TokenSource>,
+    pub(crate) claim_headers: Vec<(ClaimPath, Arc<str>)>,
+    pub(crate) payload_header: Option<Arc<str>>,
+    pub(crate) forward_token: bool,
+    pub(crate) keys: Arc<dyn KeySource>,
 }
 
 /// What an allow's dynamic metadata carries beyond `decision`, `rule` and
-/// `provider` (from `dynamic_metadata`).
+/// `provider` (`dynamic_metadata`).
 #[derive(Debug, Default, PartialEq)]
-pub struct MetadataSpec {
-    /// Metadata key (the dotted path as written) → claim path split on dots.
-    pub claims: Vec<(Arc<str>, Vec<String>)>,
+pub(crate) struct MetadataSpec {
+    /// Metadata key (the dotted path as written) → the claim.
+    pub(crate) claims: Vec<(Arc<str>, ClaimPath)>,
     /// Every verified claim under `claims`.
-    pub all_claims: bool,
+    pub(crate) all_claims: bool,
 }
 
-impl MetadataSpec {
-    fn compile(config: &crate::config::DynamicMetadataConfig) -> Self {
-        Self {
-            claims: config
-                .claims
-                .iter()
-                .map(|c| (Arc::from(c.as_str()), c.split('.').map(str::to_owned).collect()))
-                .collect(),
-            all_claims: config.all_claims,
-        }
-    }
+/// Bounds on what one request makes gatehouse do (`limits`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub(crate) max_token_bytes: usize,
+    /// Header entries and total header bytes a request may carry.
+    pub(crate) max_headers: usize,
+    pub(crate) max_header_bytes: usize,
+    /// Longest a Check waits on an unknown-`kid` refresh.
+    pub(crate) unknown_kid_wait: Duration,
+    /// Checks that may wait on one at once.
+    pub(crate) max_unknown_kid_waiters: usize,
+}
+
+/// Everything a decision needs except the keys, as `config` builds it.
+#[derive(Debug)]
+pub(crate) struct PolicySpec {
+    pub(crate) providers: Vec<ProviderSpec>,
+    pub(crate) rules: Vec<Rule>,
+    /// The rule used when none matches (`default: allow_anonymous`), or `None` to deny.
+    pub(crate) fallback: Option<Rule>,
+    /// Set when `bypass_cors_preflight: true`: the rule preflights get.
+    pub(crate) cors_preflight: Option<Rule>,
+    pub(crate) allow_encoded_slashes: bool,
+    pub(crate) limits: Limits,
+    /// `None` when `cache.enabled: false`.
+    pub(crate) cache: Option<CacheSettings>,
+    pub(crate) metadata: MetadataSpec,
 }
 
 /// Everything a decision needs.
 pub struct Policy {
-    pub providers: Vec<Provider>,
-    pub rules: Vec<Rule>,
-    /// The rule used when none matches (`default: allow_anonymous`), or `None` to deny.
-    pub fallback: Option<Rule>,
-    /// Set when `bypass_cors_preflight: true`: the rule preflights get.
-    pub cors_preflight: Option<Rule>,
-    pub allow_encoded_slashes: bool,
-    /// Log every decision at `info` rather than `debug`.
-    pub decision_log: bool,
+    pub(crate) providers: Vec<Provider>,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) fallback: Option<Rule>,
+    pub(crate) cors_preflight: Option<Rule>,
+    pub(crate) allow_encoded_slashes: bool,
+    pub(crate) limits: Limits,
     /// Verified tokens, when `cache.enabled`.
-    pub token_cache: Option<super::cache::TokenCache>,
-    pub max_token_bytes: usize,
-    /// Header entries and total header bytes a request may carry.
-    pub max_headers: usize,
-    pub max_header_bytes: usize,
-    /// Longest a Check waits on an unknown-`kid` refresh (`limits.unknown_kid_wait`).
-    pub unknown_kid_wait: std::time::Duration,
-    /// Checks that may wait on one at once (the effective `limits.max_unknown_kid_waiters`).
-    pub max_unknown_kid_waiters: usize,
+    pub(crate) token_cache: Option<TokenCache>,
     /// Every header any provider may inject: stripped whenever gatehouse does
     /// not set it itself, so a client can never supply one.
-    pub identity_headers: Vec<Arc<str>>,
+    pub(crate) identity_headers: Vec<Arc<str>>,
     /// Shared by every allow this policy gives.
-    pub metadata: Arc<MetadataSpec>,
+    pub(crate) metadata: Arc<MetadataSpec>,
 }
 
 impl Policy {
-    /// Compiles a validated config. `key_sources` is index-aligned with
-    /// `config.providers`.
-    pub fn compile(config: &Config, key_sources: Vec<Arc<dyn KeySource>>) -> Result<Self, regex::Error> {
-        let providers: Vec<Provider> =
-            config.providers.iter().zip(key_sources).map(|(p, keys)| compile_provider(p, keys)).collect();
+    /// Joins a spec with its providers' key sources, index-aligned with
+    /// `spec.providers` (`config` built both lists from the same providers).
+    pub(crate) fn compile(spec: PolicySpec, keys: Vec<Arc<dyn KeySource>>) -> Self {
+        debug_assert_eq!(spec.providers.len(), keys.len(), "one key source per provider");
+        let providers: Vec<Provider> = spec
+            .providers
+            .into_iter()
+            .zip(keys)
+            .enumerate()
+            .map(|(index, (p, keys))| Provider {
+                id: ProviderId(index),
+                name: p.name,
+                validation: p.validation,
+                token_sources: p.token_sources,
+                claim_headers: p.claim_headers,
+                payload_header: p.payload_header,
+                forward_token: p.forward_token,
+                keys,
+            })
+            .collect();
         let mut identity_headers: Vec<Arc<str>> = Vec::new();
         for provider in &providers {
             let headers = provider.claim_headers.iter().map(|(_, h)| h).chain(&provider.payload_header);
@@ -88,63 +128,31 @@ impl Policy {
                 }
             }
         }
-        let rules = config
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(i, rule)| Rule::compile(i, rule, &providers))
-            .collect::<Result<_, _>>()?;
-        let fallback = match config.default {
-            DefaultAction::Deny => None,
-            DefaultAction::AllowAnonymous => Some(Rule::synthetic("default", Action::Anonymous)),
-        };
-        let cors_preflight =
-            config.bypass_cors_preflight.then(|| Rule::synthetic("cors_preflight", Action::Anonymous));
-        Ok(Policy {
+        Policy {
             providers,
-            rules,
-            fallback,
-            cors_preflight,
-            allow_encoded_slashes: config.allow_encoded_slashes,
-            decision_log: config.decision_log,
-            token_cache: super::cache::TokenCache::new(&config.cache, config.dynamic_metadata.all_claims),
-            max_token_bytes: config.limits.max_token_bytes,
-            max_headers: config.limits.max_headers,
-            max_header_bytes: config.limits.max_header_bytes,
-            unknown_kid_wait: config.limits.unknown_kid_wait,
-            max_unknown_kid_waiters: config.limits.unknown_kid_waiters(),
+            rules: spec.rules,
+            fallback: spec.fallback,
+            cors_preflight: spec.cors_preflight,
+            allow_encoded_slashes: spec.allow_encoded_slashes,
+            limits: spec.limits,
+            token_cache: spec.cache.map(TokenCache::new),
             identity_headers,
-            metadata: Arc::new(MetadataSpec::compile(&config.dynamic_metadata)),
-        })
+            metadata: Arc::new(spec.metadata),
+        }
     }
 
-    /// The provider index with this name.
-    pub fn provider_index(&self, name: &str) -> Option<usize> {
-        self.providers.iter().position(|p| &*p.name == name)
+    /// The provider with this id (issued by this policy's spec).
+    pub(crate) fn provider(&self, id: ProviderId) -> &Provider {
+        &self.providers[id.0]
     }
-}
 
-fn compile_provider(config: &ProviderConfig, keys: Arc<dyn KeySource>) -> Provider {
-    let validation = Validation {
-        issuer: config.issuer.clone(),
-        audiences: config.audiences.clone(),
-        algorithms: config.effective_algorithms(),
-        clock_skew_secs: config.clock_skew.as_secs(),
-        max_lifetime_secs: config.max_lifetime.map(|d| d.as_secs()),
-        require_expiration: config.require_expiration,
-    };
-    let lower = |h: &str| -> Arc<str> { Arc::from(h.to_ascii_lowercase()) };
-    Provider {
-        name: Arc::from(config.name.as_str()),
-        validation,
-        token_sources: config.token_sources.iter().filter_map(TokenSource::from_config).collect(),
-        claim_headers: config
-            .claims_to_headers
-            .iter()
-            .map(|m| (m.claim.split('.').map(str::to_owned).collect(), lower(&m.header)))
-            .collect(),
-        payload_header: config.payload_header.as_deref().map(lower),
-        forward_token: config.forward_token,
-        keys,
+    /// Every provider, in config order.
+    pub(crate) fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+
+    /// The provider with this name.
+    pub(crate) fn provider_named(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| &*p.name == name)
     }
 }

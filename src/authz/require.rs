@@ -6,13 +6,13 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::claim_at;
-use crate::config::{anchored_regex, ClaimRequirementConfig, RequireConfig};
+use super::identity::ClaimPath;
+use super::policy::ProviderId;
 
 /// A compiled requirement.
 #[derive(Debug, Clone, Default)]
-pub struct Requirement {
-    providers: Vec<Arc<str>>,
+pub(crate) struct Requirement {
+    providers: Vec<ProviderId>,
     scopes_all: Vec<String>,
     scopes_any: Vec<String>,
     /// Space-joined scopes for the `WWW-Authenticate` `scope` attribute.
@@ -25,21 +25,23 @@ pub struct Requirement {
 
 /// Why a verified token does not satisfy a requirement.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unmet {
+pub(crate) enum Unmet {
     /// Missing scopes; carries the scope string to announce (RFC 6750 §3).
     Scope(Arc<str>),
     /// A provider or claim condition failed.
     Forbidden,
 }
 
+/// One `require.claims[]` entry.
 #[derive(Debug, Clone)]
-struct ClaimCondition {
-    path: Vec<String>,
+pub(crate) struct ClaimCondition {
+    path: ClaimPath,
     test: ClaimTest,
 }
 
+/// What a claim's value must satisfy.
 #[derive(Debug, Clone)]
-enum ClaimTest {
+pub(crate) enum ClaimTest {
     Equals(Value),
     OneOf(Vec<Value>),
     Contains(Value),
@@ -47,30 +49,42 @@ enum ClaimTest {
     Regex(Regex),
 }
 
+/// The parts of a `require:` block, validated, with provider names resolved
+/// and every nested block already built.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequirementParts {
+    pub(crate) providers: Vec<ProviderId>,
+    pub(crate) scopes_all: Vec<String>,
+    pub(crate) scopes_any: Vec<String>,
+    pub(crate) claims: Vec<ClaimCondition>,
+    pub(crate) any_of: Vec<Requirement>,
+    pub(crate) all_of: Vec<Requirement>,
+}
+
 impl Requirement {
-    pub fn compile(config: &RequireConfig) -> Result<Self, regex::Error> {
+    pub(crate) fn new(parts: RequirementParts) -> Self {
         let challenge = |scopes: &[String]| (!scopes.is_empty()).then(|| Arc::from(scopes.join(" ")));
-        Ok(Self {
-            providers: config.providers.iter().map(|p| Arc::from(p.as_str())).collect(),
-            scopes_all: config.scopes_all.clone(),
-            scopes_any: config.scopes_any.clone(),
-            scopes_all_challenge: challenge(&config.scopes_all),
-            scopes_any_challenge: challenge(&config.scopes_any),
-            claims: config.claims.iter().map(ClaimCondition::compile).collect::<Result<_, _>>()?,
-            any_of: config.any_of.iter().map(Requirement::compile).collect::<Result<_, _>>()?,
-            all_of: config.all_of.iter().map(Requirement::compile).collect::<Result<_, _>>()?,
-        })
+        Self {
+            scopes_all_challenge: challenge(&parts.scopes_all),
+            scopes_any_challenge: challenge(&parts.scopes_any),
+            providers: parts.providers,
+            scopes_all: parts.scopes_all,
+            scopes_any: parts.scopes_any,
+            claims: parts.claims,
+            any_of: parts.any_of,
+            all_of: parts.all_of,
+        }
     }
 
     /// The top-level provider list: which providers may verify the token
     /// (empty: any). Nested lists only constrain which branch is satisfied.
-    pub fn providers(&self) -> &[Arc<str>] {
+    pub(crate) fn providers(&self) -> &[ProviderId] {
         &self.providers
     }
 
     /// Checks a token verified by `provider` with these claims.
-    pub fn check(&self, provider: &str, claims: &Map<String, Value>) -> Result<(), Unmet> {
-        if !self.providers.is_empty() && !self.providers.iter().any(|p| &**p == provider) {
+    pub(crate) fn check(&self, provider: ProviderId, claims: &Map<String, Value>) -> Result<(), Unmet> {
+        if !self.providers.is_empty() && !self.providers.contains(&provider) {
             return Err(Unmet::Forbidden);
         }
         let granted = scopes(claims);
@@ -97,7 +111,7 @@ impl Requirement {
 
 /// Granted scopes: `scope` as a space-delimited string (RFC 8693 §4.2) or an
 /// array, and `scp` likewise (Azure AD, Okta).
-pub fn scopes(claims: &Map<String, Value>) -> Vec<&str> {
+pub(crate) fn scopes(claims: &Map<String, Value>) -> Vec<&str> {
     let mut granted = Vec::new();
     for name in ["scope", "scp"] {
         match claims.get(name) {
@@ -110,21 +124,12 @@ pub fn scopes(claims: &Map<String, Value>) -> Vec<&str> {
 }
 
 impl ClaimCondition {
-    fn compile(config: &ClaimRequirementConfig) -> Result<Self, regex::Error> {
-        let test = match (&config.equals, &config.one_of, &config.contains, &config.prefix, &config.regex) {
-            (Some(value), ..) => ClaimTest::Equals(value.clone()),
-            (_, Some(values), ..) => ClaimTest::OneOf(values.clone()),
-            (_, _, Some(value), ..) => ClaimTest::Contains(value.clone()),
-            (.., Some(prefix), _) => ClaimTest::Prefix(prefix.clone()),
-            (.., Some(pattern)) => ClaimTest::Regex(anchored_regex(pattern)?),
-            // Validation requires exactly one condition; an empty one never holds.
-            _ => ClaimTest::OneOf(Vec::new()),
-        };
-        Ok(Self { path: config.claim.split('.').map(str::to_owned).collect(), test })
+    pub(crate) fn new(path: ClaimPath, test: ClaimTest) -> Self {
+        Self { path, test }
     }
 
     fn holds(&self, claims: &Map<String, Value>) -> bool {
-        let Some(value) = claim_at(claims, &self.path) else { return false };
+        let Some(value) = self.path.find(claims) else { return false };
         match &self.test {
             ClaimTest::Equals(expected) => value == expected,
             ClaimTest::OneOf(options) => options.contains(value),

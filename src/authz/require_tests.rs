@@ -2,9 +2,15 @@
 use super::*;
 use serde_json::json;
 
+/// Providers known to these tests, by id.
+const PROVIDERS: [&str; 4] = ["p", "corp", "partner", "other"];
+
 fn requirement(yaml: &str) -> Requirement {
-    let config: RequireConfig = serde_yaml_ng::from_str(yaml).unwrap();
-    Requirement::compile(&config).unwrap()
+    crate::config::testing::requirement(yaml, &PROVIDERS)
+}
+
+fn id(name: &str) -> ProviderId {
+    ProviderId(PROVIDERS.iter().position(|p| *p == name).expect("a known provider"))
 }
 
 fn claims(value: Value) -> Map<String, Value> {
@@ -41,8 +47,8 @@ fn scope_requirements() {
     ];
     for (token, want_all, want_any) in cases {
         let token = claims(token);
-        assert_eq!(all.check("p", &token), want_all, "all {token:?}");
-        assert_eq!(any.check("p", &token), want_any, "any {token:?}");
+        assert_eq!(all.check(id("p"), &token), want_all, "all {token:?}");
+        assert_eq!(any.check(id("p"), &token), want_any, "any {token:?}");
     }
 }
 
@@ -72,7 +78,7 @@ fn claim_conditions() {
         ("claims: [{ claim: sub, equals: alice }, { claim: level, equals: 4 }]", false),
     ];
     for (yaml, want) in cases {
-        assert_eq!(requirement(yaml).check("p", &token).is_ok(), want, "{yaml}");
+        assert_eq!(requirement(yaml).check(id("p"), &token).is_ok(), want, "{yaml}");
     }
 }
 
@@ -81,18 +87,18 @@ fn combinations_and_providers() {
     let token = claims(json!({"scope": "read", "role": "viewer"}));
     let any =
         requirement("any_of: [ { scopes_all: [write] }, { claims: [{ claim: role, equals: viewer }] } ]");
-    assert_eq!(any.check("p", &token), Ok(()));
+    assert_eq!(any.check(id("p"), &token), Ok(()));
     let none =
         requirement("any_of: [ { scopes_all: [write] }, { claims: [{ claim: role, equals: admin }] } ]");
-    assert_eq!(none.check("p", &token), Err(Unmet::Scope("write".into())), "first alternative's shortfall");
+    assert_eq!(none.check(id("p"), &token), Err(Unmet::Scope("write".into())), "first alternative's shortfall");
     let all = requirement("all_of: [ { scopes_all: [read] }, { claims: [{ claim: role, equals: admin }] } ]");
-    assert_eq!(all.check("p", &token), Err(Unmet::Forbidden));
+    assert_eq!(all.check(id("p"), &token), Err(Unmet::Forbidden));
     let pinned = requirement("providers: [corp]");
-    assert_eq!(pinned.check("corp", &token), Ok(()));
-    assert_eq!(pinned.check("partner", &token), Err(Unmet::Forbidden));
+    assert_eq!(pinned.check(id("corp"), &token), Ok(()));
+    assert_eq!(pinned.check(id("partner"), &token), Err(Unmet::Forbidden));
     let nested =
         requirement("any_of: [ { providers: [corp] }, { providers: [partner], scopes_all: [read] } ]");
-    assert_eq!(nested.check("partner", &token), Ok(()));
-    assert_eq!(nested.check("other", &token), Err(Unmet::Forbidden));
+    assert_eq!(nested.check(id("partner"), &token), Ok(()));
+    assert_eq!(nested.check(id("other"), &token), Err(Unmet::Forbidden));
     assert!(nested.providers().is_empty(), "nested lists do not restrict which providers verify");
 }

@@ -5,38 +5,37 @@
 use std::sync::Arc;
 
 use super::matcher::Matcher;
-use super::policy::Provider;
+use super::policy::ProviderId;
 use super::request::HttpRequest;
 use super::require::Requirement;
-use crate::config::{AllowMode, RuleConfig};
 
 /// Context extension key an Envoy route sets to pick a rule by name.
-pub const RULE_EXTENSION: &str = "gatehouse_rule";
+pub(crate) const RULE_EXTENSION: &str = "gatehouse_rule";
 
-/// What a matched rule asks for. Provider lists are indexes into the policy.
+/// What a matched rule asks for.
 #[derive(Debug, Clone)]
-pub enum Action {
+pub(crate) enum Action {
     /// No token needed; identity headers are stripped.
     Anonymous,
     /// Verify a token if one is present; anonymous otherwise.
-    Optional { providers: Vec<usize> },
+    Optional { providers: Vec<ProviderId> },
     /// A token verified by one of `providers` that satisfies `requirement`.
-    Require { providers: Vec<usize>, requirement: Requirement },
+    Require { providers: Vec<ProviderId>, requirement: Requirement },
 }
 
 /// A compiled rule.
 #[derive(Debug, Clone)]
-pub struct Rule {
+pub(crate) struct Rule {
     /// The rule's name, or `rules[i]`; used in logs and metrics.
-    pub label: Arc<str>,
+    pub(crate) label: Arc<str>,
     /// The configured name, if any (what `gatehouse_rule` refers to).
-    pub name: Option<String>,
-    pub matcher: Matcher,
-    pub action: Action,
+    pub(crate) name: Option<String>,
+    pub(crate) matcher: Matcher,
+    pub(crate) action: Action,
 }
 
 /// Which rule applies to a request.
-pub enum Selection<'p> {
+pub(crate) enum Selection<'p> {
     Rule(&'p Rule),
     NoMatch,
     /// `gatehouse_rule` names a rule that does not exist.
@@ -44,34 +43,20 @@ pub enum Selection<'p> {
 }
 
 impl Rule {
-    pub fn compile(index: usize, config: &RuleConfig, providers: &[Provider]) -> Result<Self, regex::Error> {
-        let indexes = |names: &[Arc<str>]| -> Vec<usize> {
-            (0..providers.len()).filter(|&i| names.is_empty() || names.contains(&providers[i].name)).collect()
-        };
-        let action = match (&config.allow, &config.require) {
-            (Some(AllowMode::Anonymous), _) | (None, None) => Action::Anonymous,
-            (Some(AllowMode::Optional), _) => Action::Optional { providers: indexes(&[]) },
-            (None, Some(require)) => {
-                let requirement = Requirement::compile(require)?;
-                Action::Require { providers: indexes(requirement.providers()), requirement }
-            }
-        };
-        Ok(Rule {
-            label: Arc::from(config.name.clone().unwrap_or_else(|| format!("rules[{index}]"))),
-            name: config.name.clone(),
-            matcher: Matcher::compile(&config.matcher)?,
-            action,
-        })
+    /// Rule `index` of the config: labelled by its name, or `rules[index]`.
+    pub(crate) fn new(index: usize, name: Option<String>, matcher: Matcher, action: Action) -> Self {
+        let label = Arc::from(name.clone().unwrap_or_else(|| format!("rules[{index}]")));
+        Rule { label, name, matcher, action }
     }
 
     /// A rule with a fixed label and no conditions (`default`, CORS preflight).
-    pub fn synthetic(label: &str, action: Action) -> Self {
+    pub(crate) fn synthetic(label: &str, action: Action) -> Self {
         Rule { label: Arc::from(label), name: None, matcher: Matcher::default(), action }
     }
 }
 
 /// Picks the rule: the one a route names, else the first whose matcher holds.
-pub fn select<'p>(rules: &'p [Rule], request: &HttpRequest<'_>, path: &str) -> Selection<'p> {
+pub(crate) fn select<'p>(rules: &'p [Rule], request: &HttpRequest<'_>, path: &str) -> Selection<'p> {
     if let Some(name) = request.context_extensions.and_then(|ext| ext.get(RULE_EXTENSION)) {
         return match rules.iter().find(|r| r.name.as_deref() == Some(name.as_str())) {
             Some(rule) => Selection::Rule(rule),
@@ -85,7 +70,7 @@ pub fn select<'p>(rules: &'p [Rule], request: &HttpRequest<'_>, path: &str) -> S
 }
 
 /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
-pub fn is_cors_preflight(request: &HttpRequest<'_>) -> bool {
+pub(crate) fn is_cors_preflight(request: &HttpRequest<'_>) -> bool {
     request.method.eq_ignore_ascii_case("OPTIONS")
         && request.header_values("origin").next().is_some()
         && request.header_values("access-control-request-method").next().is_some()

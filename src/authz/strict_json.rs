@@ -10,7 +10,7 @@ use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor}
 use serde_json::{Map, Value};
 
 /// A JSON object parsed with duplicate keys refused.
-pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
+pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
     match serde_json::from_slice::<Strict>(bytes)?.0 {
         Value::Object(map) => Ok(map),
         _ => Err(serde_json::Error::custom("expected a JSON object")),

@@ -7,11 +7,10 @@
 use std::borrow::Cow;
 
 use super::request::HttpRequest;
-use crate::config::TokenSourceConfig;
 
-/// One place a token may be, compiled from `token_sources[]`.
+/// One place a token may be (`token_sources[]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenSource {
+pub(crate) enum TokenSource {
     /// A header, optionally after an auth scheme such as `Bearer`.
     Header {
         name: String,
@@ -23,7 +22,7 @@ pub enum TokenSource {
 
 /// The result of looking in every source.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Extraction<'a> {
+pub(crate) enum Extraction<'a> {
     /// No source has a token.
     Missing,
     /// One credential, and every source that carries it (first one first).
@@ -33,24 +32,11 @@ pub enum Extraction<'a> {
 }
 
 impl TokenSource {
-    /// Compiles a validated config entry.
-    pub fn from_config(config: &TokenSourceConfig) -> Option<Self> {
-        if let Some(name) = &config.header {
-            let scheme = config.prefix.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
-            return Some(TokenSource::Header { name: name.to_ascii_lowercase(), scheme });
-        }
-        if let Some(cookie) = &config.cookie {
-            return Some(TokenSource::Cookie(cookie.clone()));
-        }
-        config.query.as_ref().map(|q| TokenSource::Query(q.clone()))
-    }
-
-    /// The header this source reads, if it is one.
-    pub fn header_name(&self) -> Option<&str> {
-        match self {
-            TokenSource::Header { name, .. } => Some(name),
-            _ => None,
-        }
+    /// A header source; `prefix` is the scheme before the token (`Bearer `),
+    /// matched case-insensitively and without its surrounding spaces.
+    pub(crate) fn header(name: &str, prefix: Option<&str>) -> Self {
+        let scheme = prefix.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        TokenSource::Header { name: name.to_ascii_lowercase(), scheme }
     }
 
     /// Every token this source sees in the request; `Err` if one is malformed.
@@ -164,7 +150,7 @@ fn percent_decode(value: &str) -> Result<Cow<'_, str>, ()> {
 }
 
 /// Looks in every source, in order.
-pub fn extract<'a>(sources: &'a [TokenSource], request: &HttpRequest<'a>) -> Extraction<'a> {
+pub(crate) fn extract<'a>(sources: &'a [TokenSource], request: &HttpRequest<'a>) -> Extraction<'a> {
     let mut found: Option<(Cow<'a, str>, Vec<&'a TokenSource>)> = None;
     let mut seen = Vec::new();
     for source in sources {

@@ -4,20 +4,20 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+pub(crate) fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(de)?;
     parse(&text).map_err(serde::de::Error::custom)
 }
 
-pub fn parse(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim())
         .map_err(|e| format!("invalid duration `{text}` ({e}); write it like `30s`, `5m` or `250ms`"))
 }
 
-pub mod option {
+pub(crate) mod option {
     use super::*;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
         match Option::<String>::deserialize(de)? {
             None => Ok(None),
             Some(text) => parse(&text).map(Some).map_err(serde::de::Error::custom),

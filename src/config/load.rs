@@ -1,51 +1,31 @@
 //! Reading the YAML file. Structural problems (unknown keys, wrong types) are
 //! collected per section and per list entry, so one run reports as many as it
-//! can, each with its key path; semantic checks follow in `validate`.
+//! can, each with its key path; [`super::build`] then checks the meaning.
 
 use std::path::Path;
 
-use serde::de::DeserializeOwned;
-use serde_yaml_ng::Value;
+use serde_yaml_ng::{Mapping, Value};
 
-use super::{
-    validate, Config, ConfigError, DefaultAction, LimitsConfig, Problem, ProviderConfig, RuleConfig,
-    ServerConfig,
-};
+use super::{build, Config, ConfigError, Problem, Specs};
 
-const TOP_LEVEL_KEYS: &[&str] = &[
-    "server",
-    "providers",
-    "rules",
-    "default",
-    "limits",
-    "bypass_cors_preflight",
-    "allow_encoded_slashes",
-    "decision_log",
-    "telemetry",
-    "cache",
-    "dynamic_metadata",
-];
-
-/// Reads, parses and validates a configuration file.
-pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+/// Reads, checks and builds a configuration file.
+pub fn load_file(path: &Path) -> Result<Specs, ConfigError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
     from_yaml(&text)
 }
 
-/// Parses and validates a configuration document.
-pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
+/// Checks and builds a configuration document.
+pub fn from_yaml(text: &str) -> Result<Specs, ConfigError> {
+    build(&parse(text)?).map_err(ConfigError::Invalid)
+}
+
+/// Parses a document into the serde types, reporting every structural problem.
+pub(crate) fn parse(text: &str) -> Result<Config, ConfigError> {
     let document: Value = serde_yaml_ng::from_str(text)
         .map_err(|e| ConfigError::Invalid(vec![Problem::new("(document)", e.to_string())]))?;
-    match deserialize_at::<Config>("", document.clone()) {
-        Ok(config) => {
-            let problems = validate::validate(&config);
-            if problems.is_empty() {
-                Ok(config)
-            } else {
-                Err(ConfigError::Invalid(problems))
-            }
-        }
+    match deserialize(document.clone()) {
+        Ok(config) => Ok(config),
         Err(first) => {
             let mut problems = structural_problems(&document);
             if problems.is_empty() {
@@ -56,28 +36,25 @@ pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
     }
 }
 
-/// Deserializes `value`, turning an error into a problem at its full key path.
-fn deserialize_at<T: DeserializeOwned>(prefix: &str, value: Value) -> Result<T, Problem> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let inner = err.path().to_string();
-        let path = match (prefix.is_empty(), inner.as_str()) {
-            (true, ".") => "(document)".to_owned(),
-            (true, _) => inner,
-            (false, ".") => prefix.to_owned(),
-            (false, _) if inner.starts_with('[') => format!("{prefix}{inner}"),
-            (false, _) => format!("{prefix}.{inner}"),
+/// Deserializes a whole document, turning an error into a problem at its key path.
+fn deserialize(document: Value) -> Result<Config, Problem> {
+    serde_path_to_error::deserialize(document).map_err(|err| {
+        let path = match err.path().to_string() {
+            dot if dot == "." => "(document)".to_owned(),
+            path => path,
         };
         Problem::new(path, err.into_inner().to_string())
     })
 }
 
-/// Walks the document section by section to report every structural problem.
+/// Deserialization stops at the first problem, so each top-level section,
+/// and each entry of a list section, is tried on its own inside an otherwise
+/// minimal document. The sections come from the document, the rules from
+/// `Config` itself: an unknown key is reported by serde with the list of
+/// known ones, and no list of sections is kept here beside the type.
 fn structural_problems(document: &Value) -> Vec<Problem> {
     let Value::Mapping(top) = document else {
-        return vec![Problem::new(
-            "(document)",
-            "expected a mapping of sections (server, providers, rules, ...)",
-        )];
+        return vec![Problem::new("(document)", "expected a mapping of sections (server, providers, rules, ...)")];
     };
     let mut problems = Vec::new();
     for (key, value) in top {
@@ -85,49 +62,37 @@ fn structural_problems(document: &Value) -> Vec<Problem> {
             problems.push(Problem::new("(document)", "section names must be strings"));
             continue;
         };
-        if !TOP_LEVEL_KEYS.contains(&name) {
-            problems.push(Problem::new(
-                name,
-                format!("unknown key, expected one of {}", TOP_LEVEL_KEYS.join(", ")),
-            ));
-            continue;
-        }
-        let found = match (name, value) {
-            ("providers", Value::Sequence(items)) => check_each::<ProviderConfig>(name, items),
-            ("rules", Value::Sequence(items)) => check_each::<RuleConfig>(name, items),
-            ("server", _) => check_one::<ServerConfig>(name, value),
-            ("limits", _) => check_one::<LimitsConfig>(name, value),
-            ("default", _) => check_one::<DefaultAction>(name, value),
-            ("bypass_cors_preflight" | "allow_encoded_slashes" | "decision_log", _) => {
-                check_one::<bool>(name, value)
+        match value {
+            Value::Sequence(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    let alone = Value::Sequence(vec![item.clone()]);
+                    let found = section_problem(name, alone).map(|p| renumber(p, name, index));
+                    problems.extend(found);
+                }
             }
-            ("telemetry", _) => check_one::<super::TelemetryConfig>(name, value),
-            ("cache", _) => check_one::<super::CacheConfig>(name, value),
-            ("dynamic_metadata", _) => check_one::<super::DynamicMetadataConfig>(name, value),
-            _ => check_one::<Vec<Value>>(name, value),
-        };
-        problems.extend(found);
+            _ => problems.extend(section_problem(name, value.clone())),
+        }
     }
     if !top.contains_key("providers") {
         problems.push(Problem::new("providers", "missing: at least one provider is required"));
     }
-    if problems.is_empty() {
-        // Sections other than the lists: report the first error of the whole.
-        if let Err(problem) = deserialize_at::<Config>("", document.clone()) {
-            problems.push(problem);
-        }
-    }
+    problems.dedup();
     problems
 }
 
-fn check_each<T: DeserializeOwned>(section: &str, items: &[Value]) -> Vec<Problem> {
-    let checks = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| deserialize_at::<T>(&format!("{section}[{i}]"), item.clone()));
-    checks.filter_map(Result::err).collect()
+/// The problem of one section in a document that has only it (and the
+/// required `providers`, empty unless it is the section).
+fn section_problem(name: &str, value: Value) -> Option<Problem> {
+    let mut alone = Mapping::new();
+    alone.insert(Value::from("providers"), Value::Sequence(Vec::new()));
+    alone.insert(Value::from(name), value);
+    deserialize(Value::Mapping(alone)).err()
 }
 
-fn check_one<T: DeserializeOwned>(section: &str, value: &Value) -> Vec<Problem> {
-    deserialize_at::<T>(section, value.clone()).err().into_iter().collect()
+/// `rules[0].x` found in a one-entry list is `rules[index].x` in the file.
+fn renumber(problem: Problem, section: &str, index: usize) -> Problem {
+    match problem.path.strip_prefix(&format!("{section}[0]")) {
+        Some(rest) => Problem { path: format!("{section}[{index}]{rest}"), ..problem },
+        None => problem,
+    }
 }

@@ -3,7 +3,7 @@
 //! input is reported at its exact key path, and every semantic problem of a
 //! file is reported in one run.
 
-use crate::config::{from_yaml, AllowMode, Config, ConfigError, Problem};
+use crate::config::{from_yaml, parse, AllowMode, Config, ConfigError, Problem};
 
 /// Two providers (`corp`, `internal`) and the given `rules:` list.
 fn with_rules(rules: &str) -> String {
@@ -33,11 +33,13 @@ fn paths(rules: &str) -> Vec<String> {
     problems(rules).into_iter().map(|p| p.path).collect()
 }
 
+/// The parsed config of a file that builds.
 fn accepted(rules: &str) -> Config {
-    match from_yaml(&with_rules(rules)) {
-        Ok(config) => config,
-        Err(error) => panic!("expected\n{rules}\nto be accepted, got:\n{error}"),
+    let yaml = with_rules(rules);
+    if let Err(error) = from_yaml(&yaml) {
+        panic!("expected\n{rules}\nto be accepted, got:\n{error}");
     }
+    parse(&yaml).expect("a file that builds parses")
 }
 
 /// Runs a table of `(what, rules yaml, expected key paths in order)`.

@@ -19,9 +19,17 @@ fn paths(yaml: &str) -> Vec<String> {
     problems(yaml).into_iter().map(|p| p.path).collect()
 }
 
+/// The parsed config of a file that builds.
+fn accepted(yaml: &str) -> Config {
+    if let Err(error) = from_yaml(yaml) {
+        panic!("expected the file to be accepted, got:\n{error}");
+    }
+    parse(yaml).expect("a file that builds parses")
+}
+
 #[test]
 fn minimal_config_gets_documented_defaults() {
-    let config = from_yaml(MINIMAL).unwrap();
+    let config = accepted(MINIMAL);
     assert_eq!(config.server.grpc_addr.to_string(), "0.0.0.0:9001");
     assert_eq!(config.server.http_addr.to_string(), "0.0.0.0:9090");
     let provider = &config.providers[0];
@@ -93,7 +101,7 @@ rules:
     require: { providers: [corp] }
 default: deny
 "#;
-    let config = from_yaml(yaml).unwrap();
+    let config = accepted(yaml);
     assert_eq!(config.providers[0].max_lifetime, Some(Duration::from_secs(86_400)));
     assert_eq!(config.providers[0].token_sources.len(), 3);
     assert_eq!(config.rules.len(), 2);
@@ -188,14 +196,14 @@ providers:
 
 #[test]
 fn fetch_urls_need_tls_except_to_loopback() {
-    assert!(validate::check_fetch_url("https://idp.example.com/jwks", false).is_ok());
-    assert!(validate::check_fetch_url("http://127.0.0.1:8080/jwks", false).is_ok());
-    assert!(validate::check_fetch_url("http://[::1]/jwks", false).is_ok());
-    assert!(validate::check_fetch_url("http://localhost/jwks", false).is_ok());
-    assert!(validate::check_fetch_url("http://idp.example.com/jwks", false).is_err());
-    assert!(validate::check_fetch_url("file:///etc/passwd", false).is_err());
-    assert!(validate::check_fetch_url("not a url", false).is_err());
-    assert!(validate::check_fetch_url("http://idp.example.com/jwks", true).is_ok());
+    assert!(crate::keys::check_url("https://idp.example.com/jwks", false).is_ok());
+    assert!(crate::keys::check_url("http://127.0.0.1:8080/jwks", false).is_ok());
+    assert!(crate::keys::check_url("http://[::1]/jwks", false).is_ok());
+    assert!(crate::keys::check_url("http://localhost/jwks", false).is_ok());
+    assert!(crate::keys::check_url("http://idp.example.com/jwks", false).is_err());
+    assert!(crate::keys::check_url("file:///etc/passwd", false).is_err());
+    assert!(crate::keys::check_url("not a url", false).is_err());
+    assert!(crate::keys::check_url("http://idp.example.com/jwks", true).is_ok());
 }
 
 #[test]
@@ -217,7 +225,7 @@ providers:
 
 #[test]
 fn unknown_kid_limits_have_defaults_and_bounds() {
-    let limits = from_yaml(MINIMAL).unwrap().limits;
+    let limits = accepted(MINIMAL).limits;
     assert_eq!(limits.unknown_kid_wait, Duration::from_millis(250));
     assert_eq!(limits.max_unknown_kid_waiters, None);
     assert_eq!(limits.unknown_kid_waiters(), 1000);
@@ -225,13 +233,12 @@ fn unknown_kid_limits_have_defaults_and_bounds() {
 
     let with = |limits: &str| format!("{MINIMAL}limits: {limits}\n");
     // Unset, the default leaves at least half of the permits to cached keys.
-    let small = from_yaml(&with("{ max_concurrent_checks: 64 }")).unwrap().limits;
+    let small = accepted(&with("{ max_concurrent_checks: 64 }")).limits;
     assert_eq!(small.unknown_kid_waiters(), 32);
-    let one = from_yaml(&with("{ max_concurrent_checks: 1 }")).unwrap().limits;
+    let one = accepted(&with("{ max_concurrent_checks: 1 }")).limits;
     assert_eq!(one.unknown_kid_waiters(), 0);
-    let set =
-        from_yaml(&with("{ max_concurrent_checks: 64, max_unknown_kid_waiters: 63, unknown_kid_wait: 10s }"));
-    assert_eq!(set.unwrap().limits.unknown_kid_waiters(), 63);
+    let set = accepted(&with("{ max_concurrent_checks: 64, max_unknown_kid_waiters: 63, unknown_kid_wait: 10s }"));
+    assert_eq!(set.limits.unknown_kid_waiters(), 63);
 
     for (limits, message) in [
         ("{ unknown_kid_wait: 0s }", "more than 0"),

@@ -13,14 +13,14 @@ use super::DevError;
 
 /// Arguments of `gatehouse dev echo`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct EchoArgs {
+pub(crate) struct EchoArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8081")]
-    pub addr: SocketAddr,
+    addr: SocketAddr,
 }
 
 /// The echo app: any method, any path.
-pub fn router() -> Router {
+pub fn echo_router() -> Router {
     Router::new().fallback(echo)
 }
 
@@ -46,11 +46,9 @@ async fn echo(request: Request) -> impl IntoResponse {
 }
 
 /// Serves the echo app until the process is stopped.
-pub async fn run_echo(args: &EchoArgs) -> Result<(), DevError> {
+pub(crate) async fn run_echo(args: &EchoArgs) -> Result<(), DevError> {
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
-        .map_err(|e| DevError::Connect { addr: args.addr.to_string(), message: e.to_string() })?;
-    axum::serve(listener, router())
-        .await
-        .map_err(|e| DevError::Connect { addr: args.addr.to_string(), message: e.to_string() })
+        .map_err(|source| DevError::Bind { addr: args.addr, source })?;
+    axum::serve(listener, echo_router()).await.map_err(|source| DevError::Serve { addr: args.addr, source })
 }

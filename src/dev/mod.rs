@@ -28,14 +28,20 @@
 
 use std::fs;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-pub mod echo;
+mod echo;
 mod probe;
+mod request;
+#[cfg(test)]
+pub(crate) mod testing;
 
-pub use echo::{run_echo, EchoArgs};
-pub use probe::{build_request, render, run_check, CheckArgs, RequestArgs};
+pub use echo::echo_router;
+pub(crate) use echo::{run_echo, EchoArgs};
+pub(crate) use probe::{build_request, render, run_check, CheckArgs, RequestArgs};
+pub use request::CheckRequestBuilder;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -46,7 +52,8 @@ use base64::Engine;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use serde_json::{Map, Value};
 
-use crate::keys::{Algorithm, KeyFamily};
+use crate::alg::{Algorithm, KeyFamily};
+use crate::clock::unix_now;
 
 /// Default `iss` of minted tokens; a demo provider config uses the same value.
 pub const DEFAULT_ISSUER: &str = "https://gatehouse.local";
@@ -63,15 +70,29 @@ pub enum DevError {
     #[error("signing with {0} failed")]
     Signing(Algorithm),
     #[error("invalid signing key file: {0}")]
-    KeyFile(String),
+    KeyFileJson(#[source] serde_json::Error),
+    #[error("invalid signing key file: a {alg} key needs a `{member}` member")]
+    KeyFileMember { alg: Algorithm, member: &'static str },
+    #[error("invalid signing key file: `{member}` is not valid base64: {source}")]
+    KeyFileBase64 { member: &'static str, source: base64::DecodeError },
+    #[error("invalid signing key file: not a valid {alg} private key: {source}")]
+    KeyRejected { alg: Algorithm, source: aws_lc_rs::error::KeyRejected },
+    #[error("invalid signing key file: {alg} needs a secret of {min_len}+ bytes, not {len}")]
+    SecretTooShort { alg: Algorithm, min_len: usize, len: usize },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error("invalid --claim `{0}`: {1}")]
     Claim(String, &'static str),
     #[error("invalid `{0}`: write a header as `name: value`, a context extension as `key=value`")]
     Header(String),
-    #[error("cannot reach gatehouse at {addr}: {message}")]
-    Connect { addr: String, message: String },
+    #[error("cannot reach gatehouse at {addr}: {source}")]
+    Connect { addr: String, source: tonic::transport::Error },
+    #[error("the Check to {addr} failed: {source}")]
+    Rpc { addr: String, source: tonic::Status },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("serving on {addr} failed: {source}")]
+    Serve { addr: SocketAddr, source: std::io::Error },
 }
 
 /// A private key (or HMAC secret) for one algorithm, ready to sign tokens.
@@ -127,8 +148,14 @@ impl SigningKey {
         Self::from_private(alg, kid.into(), private).map_err(|_| DevError::KeyGeneration(alg))
     }
 
+    /// An HS256/384/512 key over a given secret, for fixtures that must
+    /// match a secret configured elsewhere.
+    pub fn from_secret(alg: Algorithm, kid: impl Into<String>, secret: &[u8]) -> Result<Self, DevError> {
+        Self::from_private(alg, kid.into(), secret.to_vec())
+    }
+
     fn from_private(alg: Algorithm, kid: String, private: Vec<u8>) -> Result<Self, DevError> {
-        let rejected = |_| DevError::KeyFile(format!("the key is not a valid {alg} private key"));
+        let rejected = |source| DevError::KeyRejected { alg, source };
         let signer = match alg.family() {
             KeyFamily::Rsa => Signer::Rsa(rsa::KeyPair::from_pkcs8(&private).map_err(rejected)?),
             KeyFamily::Ec => {
@@ -140,10 +167,7 @@ impl SigningKey {
                 // failing here beats minting tokens that can never verify.
                 let (digest, min_len) = hmac_params(alg);
                 if private.len() < min_len {
-                    let have = private.len();
-                    return Err(DevError::KeyFile(format!(
-                        "{alg} needs a secret of {min_len}+ bytes, not {have}"
-                    )));
+                    return Err(DevError::SecretTooShort { alg, min_len, len: private.len() });
                 }
                 Signer::Hmac(Box::new(hmac::Key::new(digest, &private)))
             }
@@ -209,14 +233,12 @@ impl SigningKey {
 
     /// Loads a key written by [`SigningKey::to_json`].
     pub fn from_json(text: &str) -> Result<Self, DevError> {
-        let file: KeyFile = serde_json::from_str(text).map_err(|e| DevError::KeyFile(e.to_string()))?;
+        let file: KeyFile = serde_json::from_str(text).map_err(DevError::KeyFileJson)?;
         let (member, encoded) =
             if file.alg.is_symmetric() { ("secret", file.secret) } else { ("pkcs8", file.pkcs8) };
-        let encoded = encoded
-            .ok_or_else(|| DevError::KeyFile(format!("a {} key needs a `{member}` member", file.alg)))?;
-        let private = STANDARD
-            .decode(encoded.trim())
-            .map_err(|_| DevError::KeyFile(format!("`{member}` is not valid base64")))?;
+        let encoded = encoded.ok_or(DevError::KeyFileMember { alg: file.alg, member })?;
+        let private =
+            STANDARD.decode(encoded.trim()).map_err(|source| DevError::KeyFileBase64 { member, source })?;
         Self::from_private(file.alg, file.kid, private)
     }
 
@@ -297,67 +319,63 @@ pub fn jwks_json(keys: &[&SigningKey]) -> String {
     format!("{:#}", serde_json::json!({ "keys": keys }))
 }
 
-/// Seconds since the Unix epoch (0 if the clock is before it).
-pub fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 // === CLI ===
 
 /// Generate a development signing key and the JWKS that verifies it.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
-pub struct KeygenArgs {
+pub(crate) struct KeygenArgs {
     /// Signature algorithm. RS*/PS* make an RSA 2048 key, ES256 a P-256 key, ES384 a
     /// P-384 key, EdDSA an Ed25519 key, HS* a 64-byte shared secret (which then also
     /// sits in jwks.json, as HMAC verification needs it).
     #[arg(long, default_value_t = Algorithm::ES256, value_parser = algorithm_parser())]
-    pub alg: Algorithm,
+    pub(crate) alg: Algorithm,
     /// Key ID, written into the JWKS and into the header of every minted token.
     #[arg(long, default_value = "dev-1")]
-    pub kid: String,
+    pub(crate) kid: String,
     /// Directory for jwks.json (public: point a provider's JWKS file at it) and
     /// signing-key.json (private, mode 0600). Created if missing; existing files are replaced.
     #[arg(long, value_name = "DIR")]
-    pub out_dir: PathBuf,
+    pub(crate) out_dir: PathBuf,
 }
 
 /// Mint a signed JWT with a key made by `keygen`.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
-pub struct MintArgs {
+pub(crate) struct MintArgs {
     /// Private key file written by `keygen` (signing-key.json).
     #[arg(long, value_name = "FILE")]
-    pub key: PathBuf,
+    pub(crate) key: PathBuf,
     /// Subject (`sub`): who the token is about, e.g. a user ID.
     #[arg(long)]
-    pub sub: Option<String>,
+    pub(crate) sub: Option<String>,
     /// Issuer (`iss`); must match the issuer configured for the provider.
     #[arg(long, default_value = DEFAULT_ISSUER)]
-    pub iss: String,
+    pub(crate) iss: String,
     /// Audience (`aud`). Repeat for several: one is written as a string, several as an array.
     #[arg(long, value_name = "AUD")]
-    pub aud: Vec<String>,
+    pub(crate) aud: Vec<String>,
     /// Space-delimited scopes for the `scope` claim, e.g. "orders:read orders:write".
     #[arg(long)]
-    pub scope: Option<String>,
+    pub(crate) scope: Option<String>,
     /// Lifetime: `exp` is `iat` plus this, e.g. 90s, 15m, 1h, 2days.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
-    pub ttl: Duration,
+    pub(crate) ttl: Duration,
     /// Extra claim, repeatable. VALUE is JSON if it parses (42, true, ["a","b"]), else a
     /// string. A dotted KEY nests: org.id=7 gives {"org":{"id":7}}. Applied last, so it
     /// can override any claim above.
     #[arg(long, value_name = "KEY=VALUE")]
-    pub claim: Vec<String>,
+    pub(crate) claim: Vec<String>,
     /// Make the token valid only this long from now (`nbf`), to demo "not yet valid".
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub not_before_in: Option<Duration>,
+    pub(crate) not_before_in: Option<Duration>,
     /// Mint a token that expired five minutes ago, to demo a rejected (401) request.
     #[arg(long)]
-    pub expired: bool,
+    pub(crate) expired: bool,
 }
 
 impl MintArgs {
     /// The arguments `mint --key FILE` would give, for tests that call [`run_mint`].
-    pub fn new(key: impl Into<PathBuf>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn new(key: impl Into<PathBuf>) -> Self {
         Self {
             key: key.into(),
             sub: None,
@@ -378,7 +396,7 @@ fn algorithm_parser() -> impl TypedValueParser<Value = Algorithm> {
 }
 
 /// Writes `DIR/jwks.json` and `DIR/signing-key.json` and says what to do next.
-pub fn run_keygen(args: &KeygenArgs) -> Result<(), DevError> {
+pub(crate) fn run_keygen(args: &KeygenArgs) -> Result<(), DevError> {
     let key = SigningKey::generate(args.alg, args.kid.clone())?;
     fs::create_dir_all(&args.out_dir)
         .map_err(|source| DevError::Io { path: args.out_dir.clone(), source })?;
@@ -393,11 +411,11 @@ pub fn run_keygen(args: &KeygenArgs) -> Result<(), DevError> {
 }
 
 /// Signs a token with the claims `args` describe; the caller prints it.
-pub fn run_mint(args: &MintArgs) -> Result<String, DevError> {
+pub(crate) fn run_mint(args: &MintArgs) -> Result<String, DevError> {
     let text =
         fs::read_to_string(&args.key).map_err(|source| DevError::Io { path: args.key.clone(), source })?;
     let key = SigningKey::from_json(&text)?;
-    key.mint(&build_claims(args, now_unix())?)
+    key.mint(&build_claims(args, unix_now())?)
 }
 
 fn write_file(path: &Path, contents: &str, private: bool) -> Result<(), DevError> {

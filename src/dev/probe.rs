@@ -2,101 +2,78 @@
 //! Envoy would, and prints the answer. For demos and for debugging a config
 //! without an Envoy in front.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
-use crate::server::proto::envoy::service::auth::v3::{
-    attribute_context, authorization_client::AuthorizationClient, check_response::HttpResponse,
-    AttributeContext, CheckRequest, CheckResponse,
-};
-
+use super::request::CheckRequestBuilder;
 use super::DevError;
+use crate::proto::envoy::service::auth::v3::{
+    authorization_client::AuthorizationClient, check_response::HttpResponse, CheckRequest, CheckResponse,
+};
 
 /// Arguments of `gatehouse dev check`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// gRPC address of a running gatehouse.
     #[arg(long, default_value = "http://127.0.0.1:9001")]
-    pub addr: String,
+    addr: String,
     #[command(flatten)]
-    pub request: RequestArgs,
+    request: RequestArgs,
 }
 
 /// The simulated HTTP request (shared by `dev check` and `explain`).
 #[derive(Debug, Clone, clap::Args)]
-pub struct RequestArgs {
+pub(crate) struct RequestArgs {
     /// HTTP method of the simulated request.
     #[arg(long, default_value = "GET")]
-    pub method: String,
+    method: String,
     /// Path (with query string) of the simulated request.
     #[arg(long, default_value = "/")]
-    pub path: String,
+    path: String,
     /// Host of the simulated request.
     #[arg(long, default_value = "localhost")]
-    pub host: String,
+    host: String,
     /// A request header as `name: value`; repeatable.
     #[arg(long = "header", value_name = "NAME: VALUE")]
-    pub headers: Vec<String>,
+    headers: Vec<String>,
     /// A bearer token, sent as `Authorization: Bearer TOKEN`.
     #[arg(long)]
-    pub token: Option<String>,
+    token: Option<String>,
     /// A context extension as `key=value`, as an Envoy route would set it
     /// (e.g. `gatehouse_rule=admin`); repeatable.
     #[arg(long = "context", value_name = "KEY=VALUE")]
-    pub context: Vec<String>,
+    context: Vec<String>,
 }
 
 /// Sends the Check and returns a readable rendering of the response.
-pub async fn run_check(args: &CheckArgs) -> Result<String, DevError> {
+pub(crate) async fn run_check(args: &CheckArgs) -> Result<String, DevError> {
     let request = build_request(&args.request)?;
     let mut client = AuthorizationClient::connect(args.addr.clone())
         .await
-        .map_err(|e| DevError::Connect { addr: args.addr.clone(), message: e.to_string() })?;
-    let response = client
-        .check(request)
-        .await
-        .map_err(|e| DevError::Connect { addr: args.addr.clone(), message: e.to_string() })?;
+        .map_err(|source| DevError::Connect { addr: args.addr.clone(), source })?;
+    let response =
+        client.check(request).await.map_err(|source| DevError::Rpc { addr: args.addr.clone(), source })?;
     Ok(render(&response.into_inner()))
 }
 
 /// Builds the CheckRequest Envoy would send for this request.
-pub fn build_request(args: &RequestArgs) -> Result<CheckRequest, DevError> {
-    let mut headers: HashMap<String, String> = HashMap::new();
-    let mut add = |name: &str, value: &str| {
-        headers
-            .entry(name.trim().to_ascii_lowercase())
-            .and_modify(|v| {
-                v.push(',');
-                v.push_str(value);
-            })
-            .or_insert_with(|| value.to_owned());
-    };
+pub(crate) fn build_request(args: &RequestArgs) -> Result<CheckRequest, DevError> {
+    let mut builder = CheckRequestBuilder::new(&args.method, &args.path).host(&args.host);
     for header in &args.headers {
         let (name, value) = header.split_once(':').ok_or_else(|| DevError::Header(header.clone()))?;
-        add(name, value.trim());
+        builder = builder.header(name, value.trim());
     }
     if let Some(token) = &args.token {
-        add("authorization", &format!("Bearer {token}"));
+        builder = builder.bearer(token);
     }
-    let http = attribute_context::HttpRequest {
-        method: args.method.clone(),
-        path: args.path.clone(),
-        host: args.host.clone(),
-        headers,
-        ..Default::default()
-    };
-    let mut context_extensions = HashMap::new();
     for entry in &args.context {
         let (key, value) = entry.split_once('=').ok_or_else(|| DevError::Header(entry.clone()))?;
-        context_extensions.insert(key.to_owned(), value.to_owned());
+        builder = builder.context(key, value);
     }
-    let request = attribute_context::Request { http: Some(http) };
-    let attributes = AttributeContext { request: Some(request), context_extensions, ..Default::default() };
-    Ok(CheckRequest { attributes: Some(attributes) })
+    Ok(builder.build())
 }
 
 /// A readable rendering of a CheckResponse.
-pub fn render(response: &CheckResponse) -> String {
+pub(crate) fn render(response: &CheckResponse) -> String {
     let mut out = String::new();
     let code = response.status.as_ref().map_or(0, |s| s.code);
     match &response.http_response {

@@ -1,6 +1,6 @@
 // Unit tests, compiled only under #[cfg(test)] (declared so in the parent module).
 use super::*;
-use crate::keys::jwk::parse_jwks;
+use crate::keys::parse_jwks;
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -85,17 +85,27 @@ fn key_file_round_trip_signs_for_the_original_jwks() {
 #[test]
 fn bad_key_files_are_refused() {
     let p256 = SigningKey::generate(Algorithm::ES256, "k").unwrap().to_json();
-    let cases = [
-        p256.replace("ES256", "ES384"),  // wrong curve for the algorithm
-        p256.replace("ES256", "EdDSA"),  // wrong key type
-        p256.replace("ES256", "none"),   // unsupported algorithm
-        p256.replace("pkcs8", "secret"), // missing member
-        r#"{"alg":"HS256","kid":"k","secret":"c2hvcnQ="}"#.to_owned(), // too short
-        r#"{"alg":"HS256","kid":"k","secret":"!!"}"#.to_owned(),
-        "not json".to_owned(),
+    let cases: [(String, fn(&DevError) -> bool); 7] = [
+        // wrong curve for the algorithm, wrong key type
+        (p256.replace("ES256", "ES384"), |e| matches!(e, DevError::KeyRejected { .. })),
+        (p256.replace("ES256", "EdDSA"), |e| matches!(e, DevError::KeyRejected { .. })),
+        // unsupported algorithm, not JSON
+        (p256.replace("ES256", "none"), |e| matches!(e, DevError::KeyFileJson(_))),
+        ("not json".to_owned(), |e| matches!(e, DevError::KeyFileJson(_))),
+        (p256.replace("pkcs8", "secret"), |e| matches!(e, DevError::KeyFileMember { member: "pkcs8", .. })),
+        (
+            r#"{"alg":"HS256","kid":"k","secret":"c2hvcnQ="}"#.to_owned(),
+            |e| matches!(e, DevError::SecretTooShort { min_len: 32, len: 5, .. }),
+        ),
+        (
+            r#"{"alg":"HS256","kid":"k","secret":"!!"}"#.to_owned(),
+            |e| matches!(e, DevError::KeyFileBase64 { member: "secret", .. }),
+        ),
     ];
-    for case in cases {
-        assert!(matches!(SigningKey::from_json(&case), Err(DevError::KeyFile(_))), "{case}");
+    for (case, expected) in cases {
+        let error = SigningKey::from_json(&case).expect_err(&case);
+        assert!(expected(&error), "{case}: {error}");
+        assert!(error.to_string().starts_with("invalid signing key file"), "{error}");
     }
 }
 

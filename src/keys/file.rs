@@ -3,21 +3,18 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
-use super::alg::Algorithm;
 use super::jwk::{parse_jwks, DEFAULT_MAX_KEYS};
 use super::key::KeySet;
+use super::metrics::KeyMetrics;
 use super::source::KeySource;
 use super::{SkipLog, SourceError};
-use crate::telemetry::KeyMetrics;
+use crate::alg::Algorithm;
+use crate::watch::{FileStamp, POLL_INTERVAL};
 
-/// How often the file's modification time is checked; a `stat` is cheap.
-const POLL_INTERVAL: Duration = Duration::from_secs(1);
-
-pub struct FileKeys {
+pub(crate) struct FileKeys {
     provider: String,
     path: PathBuf,
     allowed: Vec<Algorithm>,
@@ -29,7 +26,7 @@ pub struct FileKeys {
 impl FileKeys {
     /// Reads the file now (a missing or broken file is a start-up error) and
     /// starts watching it.
-    pub fn start(
+    pub(crate) fn start(
         provider: &str,
         path: PathBuf,
         allowed: Vec<Algorithm>,
@@ -54,23 +51,19 @@ fn read(
     skip_log: &SkipLog,
 ) -> Result<KeySet, SourceError> {
     let bytes = std::fs::read(path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
-    let loaded = parse_jwks(&bytes, allowed, DEFAULT_MAX_KEYS)?;
+    let loaded = parse_jwks(&bytes, allowed, DEFAULT_MAX_KEYS)
+        .map_err(|source| SourceError::Jwks { path: path.clone(), source })?;
     skip_log.log(provider, &loaded.skipped);
     Ok(loaded.set)
 }
 
-fn modified(path: &PathBuf) -> Option<(SystemTime, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
-}
-
 /// A broken rewrite keeps the previous keys: half-written files are common.
 async fn watch(source: Weak<FileKeys>) {
-    let mut last = source.upgrade().and_then(|s| modified(&s.path));
+    let mut last = source.upgrade().and_then(|s| FileStamp::of(&s.path));
     loop {
         tokio::time::sleep(POLL_INTERVAL).await;
         let Some(strong) = source.upgrade() else { return };
-        let now = modified(&strong.path);
+        let now = FileStamp::of(&strong.path);
         if now.is_none() || now == last {
             continue;
         }

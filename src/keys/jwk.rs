@@ -7,7 +7,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use serde::Deserialize;
 
-use super::alg::{Algorithm, KeyFamily};
+use crate::alg::{Algorithm, KeyFamily};
 use super::key::{KeyError, KeySet, VerifyingKey};
 
 /// Default bound on the number of keys read from one JWKS.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, RsaPublicKeyComponents};
 
-use super::alg::{Algorithm, KeyFamily};
+use crate::alg::{Algorithm, KeyFamily};
 
 /// Why a key could not be built from otherwise well-formed material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,97 +1,161 @@
-//! Keys: parsing JWKS documents into pre-parsed verification keys, and the
-//! [`KeySource`] seam behind which fetching and caching happen. This is the
-//! only part of gatehouse that does network or file I/O for a decision.
-pub mod alg;
-pub mod fetch;
-pub mod file;
-pub mod jwk;
-pub mod key;
-pub mod remote;
-pub mod source;
+//! Keys: JWKS documents parsed into ready-to-use verification keys, and the
+//! [`KeySource`] seam behind which fetching, file watching and caching
+//! happen. The only part of gatehouse that does network or file I/O for key
+//! material.
+//!
+//! `config` builds a [`KeysSpec`] per provider; [`start`] turns it into a
+//! running source. Nothing here knows the configuration file.
+
+mod fetch;
+mod file;
+mod jwk;
+mod key;
+mod metrics;
+mod remote;
+mod source;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use alg::{Algorithm, KeyFamily};
-pub use key::{BadSignature, KeyError, KeyLookup, KeySet, VerifyingKey};
-pub use source::{BoxFuture, KeySource, StaticKeys};
+use crate::alg::Algorithm;
 
-use crate::config::{ProviderConfig, SecretSource};
-use crate::telemetry::KeyMetrics;
+pub(crate) use fetch::{check_url, FetchSettings};
+pub(crate) use source::BoxFuture;
+pub use jwk::{parse_jwks, JwksError, LoadedKeys, SkipReason, SkippedKey, DEFAULT_MAX_KEYS};
+pub use key::{KeyError, KeyLookup, KeySet, VerifyingKey};
+pub(crate) use metrics::KeyMetrics;
+pub(crate) use remote::{Location, RemoteSpec};
+pub use source::{KeySource, StaticKeys};
 
-/// Why a provider's key source could not be built.
+/// One provider's keys: which algorithms they may serve and where they come
+/// from. Built by `config` from a validated provider; two equal specs can
+/// share one running source (a reload keeps it, caches and all).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct KeysSpec {
+    /// The provider's name, for logs and metrics.
+    pub(crate) provider: String,
+    /// The provider's pinned algorithms; a key never serves another.
+    pub(crate) allowed: Vec<Algorithm>,
+    pub(crate) location: KeyLocation,
+}
+
+/// Where a provider's keys are.
+#[derive(Debug, Clone)]
+pub(crate) enum KeyLocation {
+    /// A JWKS written into the config, parsed when the config was built.
+    Inline { document: String, keys: Arc<KeySet> },
+    /// A JWKS file, read at start and re-read when it changes.
+    File(PathBuf),
+    /// A shared secret for HS256/384/512, read at start.
+    HmacSecret(Secret),
+    /// A JWKS fetched over HTTP(S), directly or through OIDC discovery.
+    Remote(RemoteSpec),
+}
+
+impl PartialEq for KeyLocation {
+    /// Inline key sets compare by their document: the same text, the same keys.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Inline { document: a, .. }, Self::Inline { document: b, .. }) => a == b,
+            (Self::File(a), Self::File(b)) => a == b,
+            (Self::HmacSecret(a), Self::HmacSecret(b)) => a == b,
+            (Self::Remote(a), Self::Remote(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Where a secret is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Secret {
+    /// An environment variable.
+    Env(String),
+    /// A file; trailing newlines are not part of the secret.
+    File(PathBuf),
+}
+
+/// Why a provider's key source could not start: the I/O at start-up
+/// (everything a config can get wrong was refused when it was built).
 #[derive(Debug, thiserror::Error)]
-pub enum SourceError {
+pub(crate) enum SourceError {
     #[error("cannot read {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("environment variable `{0}` is not set or not valid UTF-8")]
-    MissingEnv(String),
-    #[error(transparent)]
-    Jwks(#[from] jwk::JwksError),
-    #[error(transparent)]
+    #[error("environment variable `{name}` is not usable: {source}")]
+    Env { name: String, source: std::env::VarError },
+    #[error("{path}: {source}")]
+    Jwks { path: PathBuf, source: JwksError },
+    #[error("the HMAC secret: {0}")]
     Key(#[from] KeyError),
-    #[error("cannot build HTTP client: {0}")]
+    #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
 }
 
-/// Builds the key source a validated provider config describes. Remote and
-/// file sources start their background tasks (requires a Tokio runtime).
-pub fn build_source(
-    provider: &ProviderConfig,
-    metrics: &Arc<KeyMetrics>,
-) -> Result<Arc<dyn KeySource>, SourceError> {
-    let allowed = provider.effective_algorithms();
-    if let Some(secret) = &provider.hmac_secret {
-        let key = VerifyingKey::hmac(None, &read_secret(secret)?, &allowed)?;
-        return Ok(Arc::new(StaticKeys::new(KeySet::new(vec![key]), "hmac_secret")));
-    }
-    let Some(jwks) = &provider.jwks else {
-        return Err(SourceError::Jwks(jwk::JwksError::Malformed("no key source configured".into())));
-    };
-    if let Some(inline) = &jwks.inline {
-        let loaded = jwk::parse_jwks(inline.as_bytes(), &allowed, jwk::DEFAULT_MAX_KEYS)?;
-        SkipLog::default().log(&provider.name, &loaded.skipped);
-        metrics.loaded(&provider.name, loaded.set.len());
-        return Ok(Arc::new(StaticKeys::new(loaded.set, "inline")));
-    }
-    if let Some(path) = &jwks.file {
-        return Ok(file::FileKeys::start(&provider.name, path.clone(), allowed, metrics.clone())?);
-    }
-    let location = match (&jwks.uri, &jwks.discovery) {
-        (Some(uri), _) => remote::Location::Uri(uri.clone()),
-        (None, Some(url)) => {
-            remote::Location::Discovery { url: url.clone(), issuer: provider.issuer.clone() }
-        }
-        (None, None) => {
-            return Err(SourceError::Jwks(jwk::JwksError::Malformed("no key source configured".into())))
-        }
-    };
-    let settings = remote::RemoteSettings {
-        provider: provider.name.clone(),
-        location,
-        allowed,
-        refresh_interval: jwks.refresh_interval,
-        min_refresh_interval: jwks.effective_min_refresh_interval(),
-        max_stale: jwks.max_stale,
-        startup_timeout: jwks.startup_timeout,
-    };
-    let fetcher = fetch::Fetcher::new(jwks.timeout, jwks.max_bytes, jwks.allow_http)?;
-    Ok(Arc::new(remote::RemoteKeys::start(settings, fetcher, metrics.clone())))
+/// A provider whose key source could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("provider `{provider}`: keys: {source}")]
+pub(crate) struct StartError {
+    provider: String,
+    source: SourceError,
 }
 
-fn read_secret(source: &SecretSource) -> Result<Vec<u8>, SourceError> {
-    if let Some(name) = &source.env {
-        return std::env::var(name)
-            .map(String::into_bytes)
-            .map_err(|_| SourceError::MissingEnv(name.clone()));
+/// Starts every provider's key source, in order; remote ones begin fetching
+/// at once, all in parallel.
+pub(crate) fn start_all(specs: &[KeysSpec], metrics: &Arc<KeyMetrics>) -> Result<Vec<Arc<dyn KeySource>>, StartError> {
+    specs
+        .iter()
+        .map(|spec| start(spec, metrics).map_err(|source| StartError { provider: spec.provider.clone(), source }))
+        .collect()
+}
+
+/// Starts the key source `spec` describes. Remote and file sources start
+/// their background tasks (this needs a Tokio runtime).
+pub(crate) fn start(spec: &KeysSpec, metrics: &Arc<KeyMetrics>) -> Result<Arc<dyn KeySource>, SourceError> {
+    match &spec.location {
+        KeyLocation::Inline { keys, .. } => {
+            metrics.loaded(&spec.provider, keys.len());
+            Ok(Arc::new(StaticKeys::shared(keys.clone(), "inline")))
+        }
+        KeyLocation::File(path) => {
+            Ok(file::FileKeys::start(&spec.provider, path.clone(), spec.allowed.clone(), metrics.clone())?)
+        }
+        KeyLocation::HmacSecret(secret) => {
+            let key = VerifyingKey::hmac(None, &read_secret(secret)?, &spec.allowed)?;
+            Ok(Arc::new(StaticKeys::new(KeySet::new(vec![key]), "hmac_secret")))
+        }
+        KeyLocation::Remote(remote) => {
+            let fetcher = fetch::Fetcher::new(&remote.fetch)?;
+            let settings = remote::RemoteSettings {
+                provider: spec.provider.clone(),
+                allowed: spec.allowed.clone(),
+                spec: remote.clone(),
+            };
+            Ok(Arc::new(remote::RemoteKeys::start(settings, fetcher, metrics.clone())))
+        }
     }
-    let path = source.file.clone().unwrap_or_default();
-    let mut bytes = std::fs::read(&path).map_err(|source| SourceError::Io { path, source })?;
-    // Secret files usually end with a newline that is not part of the secret.
-    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-        bytes.pop();
+}
+
+/// Parses an inline JWKS when the config is built, logging the keys it
+/// skips (once: the document does not change until the next reload).
+pub(crate) fn parse_inline(provider: &str, document: &str, allowed: &[Algorithm]) -> Result<KeySet, JwksError> {
+    let loaded = parse_jwks(document.as_bytes(), allowed, DEFAULT_MAX_KEYS)?;
+    SkipLog::default().log(provider, &loaded.skipped);
+    Ok(loaded.set)
+}
+
+fn read_secret(secret: &Secret) -> Result<Vec<u8>, SourceError> {
+    match secret {
+        Secret::Env(name) => {
+            std::env::var(name).map(String::into_bytes).map_err(|source| SourceError::Env { name: name.clone(), source })
+        }
+        Secret::File(path) => {
+            let mut bytes = std::fs::read(path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
+            // Secret files usually end with a newline that is not part of the secret.
+            while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                bytes.pop();
+            }
+            Ok(bytes)
+        }
     }
-    Ok(bytes)
 }
 
 /// Logs each skipped key once per source with its reason (never key
@@ -103,7 +167,7 @@ pub(crate) struct SkipLog {
 
 impl SkipLog {
     /// Logs the skipped keys not logged before; returns how many were new.
-    pub(crate) fn log(&self, provider: &str, skipped: &[jwk::SkippedKey]) -> usize {
+    pub(crate) fn log(&self, provider: &str, skipped: &[SkippedKey]) -> usize {
         let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut new = 0;
         for key in skipped {
@@ -125,11 +189,10 @@ mod tests {
     fn each_skipped_key_is_logged_once() {
         let log = SkipLog::default();
         let doc = br#"{"keys":[{"kid":"a","kty":"RSA","use":"enc"},{"kid":"b","kty":"foo"}]}"#;
-        let skipped = jwk::parse_jwks(doc, &[Algorithm::RS256], 10).unwrap().skipped;
+        let skipped = parse_jwks(doc, &[Algorithm::RS256], 10).unwrap().skipped;
         assert_eq!(log.log("corp", &skipped), 2);
         assert_eq!(log.log("corp", &skipped), 0, "a refresh with the same keys logs nothing");
-        let other =
-            jwk::parse_jwks(br#"{"keys":[{"kid":"c","kty":"foo"}]}"#, &[Algorithm::RS256], 10).unwrap();
+        let other = parse_jwks(br#"{"keys":[{"kid":"c","kty":"foo"}]}"#, &[Algorithm::RS256], 10).unwrap();
         assert_eq!(log.log("corp", &other.skipped), 1);
     }
 }

@@ -20,17 +20,17 @@ use futures_util::future::{FutureExt, Shared};
 use rand::Rng;
 use tokio::time::Instant;
 
-use super::alg::Algorithm;
-use super::fetch::{FetchError, Fetcher};
+use super::fetch::{FetchError, FetchSettings, Fetcher};
 use super::jwk::{parse_jwks, DEFAULT_MAX_KEYS};
 use super::key::KeySet;
+use super::metrics::KeyMetrics;
 use super::source::{BoxFuture, KeySource};
 use super::SkipLog;
-use crate::telemetry::KeyMetrics;
+use crate::alg::Algorithm;
 
 /// Where the JWKS is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
+pub(crate) enum Location {
     /// A JWKS URL.
     Uri(String),
     /// An issuer URL to run OIDC discovery against; `issuer` is what the
@@ -38,22 +38,33 @@ pub enum Location {
     Discovery { url: String, issuer: String },
 }
 
-/// How one remote source behaves.
+/// Where a remote JWKS is and how its cache behaves (`providers[].jwks`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RemoteSpec {
+    pub(crate) location: Location,
+    /// Background refresh period (jittered ±10%).
+    pub(crate) refresh_interval: Duration,
+    /// Least time between two fetches caused by unknown `kid`s.
+    pub(crate) min_refresh_interval: Duration,
+    /// How long the last good key set outlives failed refreshes.
+    pub(crate) max_stale: Duration,
+    /// How long `/readyz` waits for the first key set.
+    pub(crate) startup_timeout: Duration,
+    pub(crate) fetch: FetchSettings,
+}
+
+/// One running remote source: its provider, pinned algorithms and spec.
 #[derive(Debug, Clone)]
-pub struct RemoteSettings {
-    pub provider: String,
-    pub location: Location,
-    pub allowed: Vec<Algorithm>,
-    pub refresh_interval: Duration,
-    pub min_refresh_interval: Duration,
-    pub max_stale: Duration,
-    pub startup_timeout: Duration,
+pub(crate) struct RemoteSettings {
+    pub(crate) provider: String,
+    pub(crate) allowed: Vec<Algorithm>,
+    pub(crate) spec: RemoteSpec,
 }
 
 type SharedFetch = Shared<BoxFuture<'static, bool>>;
 
 /// A remote JWKS key source.
-pub struct RemoteKeys {
+pub(crate) struct RemoteKeys {
     inner: Arc<Inner>,
 }
 
@@ -82,8 +93,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl RemoteKeys {
     /// Creates the source and starts its refresh task (the first fetch runs
     /// at once). The task stops when the source is dropped.
-    pub fn start(settings: RemoteSettings, fetcher: Fetcher, metrics: Arc<KeyMetrics>) -> Self {
-        let keys = moka::sync::Cache::builder().max_capacity(1).time_to_live(settings.max_stale).build();
+    pub(crate) fn start(settings: RemoteSettings, fetcher: Fetcher, metrics: Arc<KeyMetrics>) -> Self {
+        let keys = moka::sync::Cache::builder().max_capacity(1).time_to_live(settings.spec.max_stale).build();
         let inner = Arc::new(Inner {
             settings,
             fetcher,
@@ -121,7 +132,7 @@ impl Inner {
         }
         {
             let mut last = lock(&self.last_unknown_kid_fetch);
-            if last.is_some_and(|at| at.elapsed() < self.settings.min_refresh_interval) {
+            if last.is_some_and(|at| at.elapsed() < self.settings.spec.min_refresh_interval) {
                 return None;
             }
             *last = Some(Instant::now());
@@ -169,7 +180,7 @@ impl Inner {
     }
 
     async fn download(&self) -> Result<KeySet, FetchError> {
-        let url = match &self.settings.location {
+        let url = match &self.settings.spec.location {
             Location::Uri(url) => url.clone(),
             Location::Discovery { url, issuer } => {
                 let cached = lock(&self.discovered).clone();
@@ -205,7 +216,7 @@ async fn refresh_loop(source: Weak<Inner>) {
     let mut backoff = Duration::from_secs(1);
     loop {
         let Some(inner) = source.upgrade() else { return };
-        let interval = inner.settings.refresh_interval;
+        let interval = inner.settings.spec.refresh_interval;
         let fetch = inner.fetch_shared();
         drop(inner);
         let wait = if fetch.await {
@@ -240,7 +251,7 @@ impl KeySource for RemoteKeys {
 
     fn awaiting_first_keys(&self) -> bool {
         !self.inner.loaded_once.load(Ordering::Acquire)
-            && self.inner.started.elapsed() < self.inner.settings.startup_timeout
+            && self.inner.started.elapsed() < self.inner.settings.spec.startup_timeout
     }
 
     fn kind(&self) -> &'static str {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::key::KeySet;
 
 /// A boxed future, so that `KeySource` stays object-safe.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The keys of one provider.
 pub trait KeySource: Send + Sync + 'static {
@@ -45,7 +45,12 @@ pub struct StaticKeys {
 
 impl StaticKeys {
     pub fn new(keys: KeySet, kind: &'static str) -> Self {
-        Self { keys: Arc::new(keys), kind }
+        Self::shared(Arc::new(keys), kind)
+    }
+
+    /// A source over a key set that is already shared (an inline JWKS parsed with the config).
+    pub(crate) fn shared(keys: Arc<KeySet>, kind: &'static str) -> Self {
+        Self { keys, kind }
     }
 }
 

@@ -13,18 +13,19 @@ use axum::routing::get;
 use axum::Router;
 use prometheus_client::registry::Registry;
 
-use crate::authz::Authorizer;
+use super::live::Live;
+use crate::keys::KeySource;
 
 /// What the endpoints read.
 #[derive(Clone)]
-pub struct OpsState {
-    pub authorizer: Arc<Authorizer>,
-    pub registry: Arc<Registry>,
+pub(crate) struct OpsState {
+    pub(crate) live: Arc<Live>,
+    pub(crate) registry: Arc<Registry>,
     /// Set first during shutdown, so load balancers stop sending before the listener drains.
-    pub shutting_down: Arc<AtomicBool>,
+    pub(crate) shutting_down: Arc<AtomicBool>,
 }
 
-pub fn router(state: OpsState) -> Router {
+pub(crate) fn router(state: OpsState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -33,9 +34,9 @@ pub fn router(state: OpsState) -> Router {
 }
 
 async fn readyz(State(state): State<OpsState>) -> Response {
-    let policy = state.authorizer.policy();
-    let names = |keep: fn(&dyn crate::keys::KeySource) -> bool| -> Vec<&str> {
-        policy.providers.iter().filter(|p| keep(p.keys.as_ref())).map(|p| &*p.name).collect()
+    let snapshot = state.live.load();
+    let names = |keep: fn(&dyn KeySource) -> bool| -> Vec<&str> {
+        snapshot.policy.providers().iter().filter(|p| keep(p.keys.as_ref())).map(|p| &*p.name).collect()
     };
     let without_keys = names(|keys| keys.current().is_none());
     // Only a provider still inside its start-up window holds readiness back:

@@ -1,5 +1,15 @@
-//! The network edges: the ext_authz gRPC service and the operations HTTP
-//! endpoints. Both only translate between the wire and `authz`.
-pub mod grpc;
-pub mod http;
-pub mod proto;
+//! The network edge: the ext_authz gRPC service (wire translation, the
+//! Check's metrics, decision log and span) and the operations endpoints.
+//! Decisions come from `authz`; nothing here decides.
+
+mod grpc;
+mod http;
+mod live;
+mod observe;
+mod wire;
+
+pub(crate) use grpc::{decide, CheckService};
+pub(crate) use http::{router as ops_router, OpsState};
+pub use live::{Live, Snapshot};
+pub(crate) use observe::CheckMetrics;
+pub use wire::{to_check_response, to_http_request};

@@ -27,14 +27,14 @@ use prometheus_client::registry::Registry;
 const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 /// Registers the process metrics collector with `registry`.
-pub fn register(registry: &mut Registry) {
+pub(crate) fn register(registry: &mut Registry) {
     registry.register_collector(Box::new(ProcessCollector::default()));
 }
 
 /// Emits the standard `process_*` metrics for the current process, read
 /// afresh from `/proc/self` on every scrape.
 #[derive(Debug, Default)]
-pub struct ProcessCollector {}
+pub(crate) struct ProcessCollector {}
 
 impl Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -217,13 +217,13 @@ pub fn parse_stat(contents: &str) -> Option<Stat> {
 }
 
 /// Parses the boot time (`btime`, Unix seconds) from the contents of `/proc/stat`.
-pub fn parse_boot_time(contents: &str) -> Option<u64> {
+pub(crate) fn parse_boot_time(contents: &str) -> Option<u64> {
     contents.lines().find_map(|line| line.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok())
 }
 
 /// Parses the soft limit of "Max open files" from the contents of
 /// `/proc/<pid>/limits`; `None` when it is `unlimited` or missing.
-pub fn parse_max_open_files(contents: &str) -> Option<u64> {
+pub(crate) fn parse_max_open_files(contents: &str) -> Option<u64> {
     let line = contents.lines().find_map(|line| line.strip_prefix("Max open files"))?;
     line.split_whitespace().next()?.parse().ok()
 }

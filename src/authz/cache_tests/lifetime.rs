@@ -69,7 +69,7 @@ fn max_ttl_bounds_entries_with_and_without_exp() {
     let keys = SwapKeys::new(signing_set());
     let policy = compile(&yaml("60s", "{ max_ttl: 1s }", extra), vec![keys.clone()]);
     let now = unix_now();
-    let no_exp = token(json!({ "exp": null }));
+    let no_exp = token(json!({ "exp": crate::dev::testing::REMOVE }));
     let far_exp = token(json!({ "exp": now + 86_400 }));
     let first_no_exp = verified(&allow("no exp", decide(&policy, "/read", &no_exp)));
     let first_far = verified(&allow("far exp", decide(&policy, "/read", &far_exp)));

@@ -13,15 +13,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::hmac;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::authz::jwt::{TokenError, VerifiedToken};
-use crate::authz::{evaluate, unix_now, Allow, Decision, Deny, DenyReason, HttpRequest, Policy};
-use crate::config::from_yaml;
-use crate::keys::{Algorithm, KeySet, KeySource, VerifyingKey};
+use crate::authz::{evaluate, Allow, Decision, Deny, DenyReason, HttpRequest, Policy};
+use crate::clock::unix_now;
+use crate::alg::Algorithm;
+use crate::keys::{KeySet, KeySource, VerifyingKey};
 
 const ISS_A: &str = "https://a.example";
 const ISS_B: &str = "https://b.example";
@@ -74,31 +72,12 @@ fn signing_set() -> KeySet {
 // Tokens
 // ---------------------------------------------------------------------------
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
+use crate::dev::testing::hs256 as sign;
 
-/// A compact HS256 JWS with header `kid`.
-fn sign(kid: &str, secret: &[u8], claims: &Value) -> String {
-    let header = json!({ "alg": "HS256", "typ": "JWT", "kid": kid }).to_string();
-    let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.to_string().as_bytes()));
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), input.as_bytes());
-    format!("{input}.{}", b64(tag.as_ref()))
-}
-
-/// Valid claims for `issuer`, expiring in 5 minutes, with `extra` merged
-/// over them (`null` removes a claim).
+/// Valid claims for `issuer` now, expiring in 5 minutes, with `extra` merged
+/// over them.
 fn claims(issuer: &str, extra: Value) -> Value {
-    let mut base = json!({ "iss": issuer, "aud": "api", "sub": "alice", "exp": unix_now() + 300 });
-    let map = base.as_object_mut().unwrap();
-    for (key, value) in extra.as_object().expect("extra claims must be an object") {
-        if value.is_null() {
-            map.remove(key);
-        } else {
-            map.insert(key.clone(), value.clone());
-        }
-    }
-    base
+    crate::dev::testing::claims(issuer, unix_now(), extra)
 }
 
 /// A token of provider `a` signed by `k1`.
@@ -139,8 +118,7 @@ limits: {{ max_token_bytes: 65536 }}
 }
 
 fn compile(yaml: &str, keys: Vec<Arc<dyn KeySource>>) -> Policy {
-    let config = from_yaml(yaml).unwrap_or_else(|e| panic!("test config does not load:\n{e}\n---\n{yaml}"));
-    Policy::compile(&config, keys).expect("test rules compile")
+    crate::config::test_policy(yaml, keys)
 }
 
 /// Provider `a` whose keys the returned [`SwapKeys`] controls.

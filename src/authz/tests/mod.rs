@@ -8,15 +8,14 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::hmac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::authz::jwt::TokenError;
 pub(super) use crate::authz::*;
-use crate::config::from_yaml;
-use crate::keys::{Algorithm, KeySet, KeySource, StaticKeys, VerifyingKey};
+use crate::alg::Algorithm;
+use crate::keys::{KeySet, KeySource, StaticKeys, VerifyingKey};
 
 pub(super) const NOW: u64 = 1_700_000_000;
 pub(super) const SECRET_A: &[u8] = b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-secret-of-provider-a";
@@ -33,33 +32,15 @@ pub(super) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// A compact JWS over the literal header and payload JSON, HS256 with `secret`.
-pub(super) fn sign_raw(secret: &[u8], header: &str, payload: &str) -> String {
-    let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), input.as_bytes());
-    format!("{input}.{}", b64(tag.as_ref()))
-}
+pub(super) use crate::dev::testing::{hs256_raw as sign_raw, REMOVE};
 
 pub(super) fn sign(secret: &[u8], claims: &Value) -> String {
     sign_raw(secret, HS256_HEADER, &claims.to_string())
 }
 
-/// In `extra`, removes the claim instead of setting it.
-pub(super) const REMOVE: &str = "<remove>";
-
-/// Valid claims for `issuer` (audience `api`, expiring in 5 minutes), with
-/// `extra` merged over them.
+/// Valid claims for `issuer` at [`NOW`], with `extra` merged over them.
 pub(super) fn claims(issuer: &str, extra: Value) -> Value {
-    let mut base = json!({ "iss": issuer, "aud": "api", "sub": "alice", "exp": NOW + 300 });
-    let map = base.as_object_mut().unwrap();
-    for (key, value) in extra.as_object().expect("extra claims must be an object") {
-        if value == REMOVE {
-            map.remove(key);
-        } else {
-            map.insert(key.clone(), value.clone());
-        }
-    }
-    base
+    crate::dev::testing::claims(issuer, NOW, extra)
 }
 
 pub(super) fn token_a(extra: Value) -> String {
@@ -97,9 +78,7 @@ pub(super) fn no_keys() -> Arc<dyn KeySource> {
 // ---------------------------------------------------------------------------
 
 pub(super) fn policy(yaml: &str, keys: Vec<Arc<dyn KeySource>>) -> Policy {
-    let config = from_yaml(yaml).unwrap_or_else(|e| panic!("test config does not load:\n{e}\n---\n{yaml}"));
-    assert_eq!(config.providers.len(), keys.len(), "one key source per provider");
-    Policy::compile(&config, keys).expect("test rules compile")
+    crate::config::test_policy(yaml, keys)
 }
 
 /// Provider `a`: header names deliberately mixed-case in the config.

@@ -1,5 +1,4 @@
-//! Tracing: the Check span, W3C trace context from the Check's request
-//! headers, and OpenTelemetry export over OTLP/gRPC.
+//! Span export over OTLP/gRPC (OpenTelemetry), off until the config asks.
 //!
 //! Logging is installed once, at start-up, before the configuration is read
 //! ([`super::init_logging`]). Its subscriber always carries a
@@ -15,43 +14,40 @@
 //! needs to reach the OpenTelemetry layer, and forwarding it by hand takes
 //! `unsafe`, which this crate forbids.)
 //!
-//! The `check` span exists either way (when logging enables it) and carries
-//! `trace_id` from an incoming `traceparent`, so logs correlate with the
-//! caller's trace even when nothing is exported.
-//!
-//! Span fields never carry the token, claims or the path's query.
+//! Which spans exist and what they carry is decided where they are made (the
+//! Check span: `server`); this module only exports them.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::{
-    SpanBuilder, SpanContext, Status, TraceContextExt, TraceId, Tracer, TracerProvider as _,
-};
+use opentelemetry::trace::{SpanBuilder, SpanContext, Status, Tracer, TracerProvider as _};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::WithExportConfig;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
-use tracing::field::Empty;
 use tracing::subscriber::Interest;
-use tracing::{Level, Metadata, Span};
-use tracing_opentelemetry::{OpenTelemetryLayer, OpenTelemetrySpanExt};
+use tracing::{Level, Metadata};
+use tracing_opentelemetry::OpenTelemetryLayer;
 use tracing_subscriber::filter::{Filtered, LevelFilter};
 use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::Registry;
 
-use crate::authz::Decision;
-use crate::config::TelemetryConfig;
-use crate::server::proto::envoy::service::auth::v3::{attribute_context, CheckRequest};
-
 /// `service.name` when `telemetry.service_name` (and `OTEL_SERVICE_NAME`) is unset.
-pub const DEFAULT_SERVICE_NAME: &str = "gatehouse";
+const DEFAULT_SERVICE_NAME: &str = "gatehouse";
+
+/// Where spans go (`telemetry`), built by `config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExportSettings {
+    /// The OTLP/gRPC collector, e.g. `http://otel-collector:4317`.
+    pub(crate) endpoint: String,
+    /// `service.name`; unset: `OTEL_SERVICE_NAME`, else `gatehouse`.
+    pub(crate) service_name: Option<String>,
+}
 
 /// Where [`start_export`] puts the SDK tracer; empty while nothing is exported.
-type Slot = &'static OnceLock<SdkTracer>;
+pub(crate) type Slot = &'static OnceLock<SdkTracer>;
 
 /// The process-wide slot, read by the subscriber [`super::init_logging`] installs.
 static EXPORT: OnceLock<SdkTracer> = OnceLock::new();
@@ -65,7 +61,7 @@ pub(crate) fn export_layer() -> ExportLayer {
 /// the filter that keeps it idle while the slot is empty.
 pub(crate) type ExportLayer = Filtered<OpenTelemetryLayer<Registry, SlotTracer>, ExportFilter, Registry>;
 
-fn export_layer_for(slot: Slot) -> ExportLayer {
+pub(crate) fn export_layer_for(slot: Slot) -> ExportLayer {
     // Thread ids and names mean nothing on a work-stealing runtime.
     tracing_opentelemetry::layer()
         .with_tracer(SlotTracer { slot })
@@ -76,7 +72,7 @@ fn export_layer_for(slot: Slot) -> ExportLayer {
 /// Lets a span through to the OpenTelemetry layer only while export is on:
 /// spans of gatehouse's own code at `info` or above. Log events stay out of
 /// exported traces, and so does the exporter's own transport (no feedback).
-pub struct ExportFilter {
+pub(crate) struct ExportFilter {
     slot: Slot,
 }
 
@@ -110,7 +106,7 @@ impl<S> Filter<S> for ExportFilter {
 }
 
 /// Puts `tracer` in `slot` and makes every callsite ask the filter again.
-fn fill(slot: Slot, tracer: SdkTracer) -> Result<(), SdkTracer> {
+pub(crate) fn fill(slot: Slot, tracer: SdkTracer) -> Result<(), SdkTracer> {
     slot.set(tracer)?;
     tracing::callsite::rebuild_interest_cache();
     Ok(())
@@ -118,7 +114,7 @@ fn fill(slot: Slot, tracer: SdkTracer) -> Result<(), SdkTracer> {
 
 /// The tracer in the slot. [`ExportFilter`] keeps the layer from asking for
 /// spans while the slot is empty; if it did, it would get inert ones.
-pub struct SlotTracer {
+pub(crate) struct SlotTracer {
     slot: Slot,
 }
 
@@ -131,7 +127,7 @@ impl Tracer for SlotTracer {
 }
 
 /// An SDK span, or nothing.
-pub struct SlotSpan(Option<opentelemetry_sdk::trace::Span>);
+pub(crate) struct SlotSpan(Option<opentelemetry_sdk::trace::Span>);
 
 static NO_SPAN: SpanContext = SpanContext::NONE;
 
@@ -189,14 +185,14 @@ impl opentelemetry::trace::Span for SlotSpan {
 
 /// A running OTLP exporter. [`TracerGuard::shutdown`] flushes what is queued.
 #[must_use = "shut the tracer down on exit, or queued spans are lost"]
-pub struct TracerGuard {
+pub(crate) struct TracerGuard {
     provider: SdkTracerProvider,
 }
 
 impl TracerGuard {
     /// Flushes queued spans and stops the exporter. Call it outside async
     /// code, while the runtime that started the export is still alive.
-    pub fn shutdown(self) {
+    pub(crate) fn shutdown(self) {
         if let Err(error) = self.provider.shutdown() {
             tracing::warn!(%error, "trace exporter shutdown");
         }
@@ -204,19 +200,19 @@ impl TracerGuard {
 }
 
 /// True once [`start_export`] has started exporting spans.
-pub fn exporting() -> bool {
+pub(crate) fn exporting() -> bool {
     EXPORT.get().is_some()
 }
 
-/// Starts exporting spans over OTLP/gRPC when `telemetry.otlp_endpoint` is
-/// set; does nothing (and returns `None`) when it is not. Must run inside the
-/// tokio runtime that serves: the gRPC channel and the batch span processor
-/// run on it.
-pub fn start_export(config: &TelemetryConfig) -> anyhow::Result<Option<TracerGuard>> {
-    let Some(endpoint) = config.otlp_endpoint.as_deref() else {
+/// Starts exporting spans over OTLP/gRPC when the config asks for it; does
+/// nothing (and returns `None`) when it does not. Must run inside the tokio
+/// runtime that serves: the gRPC channel and the batch span processor run on it.
+pub(crate) fn start_export(settings: Option<&ExportSettings>) -> anyhow::Result<Option<TracerGuard>> {
+    let Some(settings) = settings else {
         return Ok(None);
     };
-    let service_name = config
+    let endpoint = settings.endpoint.as_str();
+    let service_name = settings
         .service_name
         .clone()
         .or_else(|| std::env::var("OTEL_SERVICE_NAME").ok().filter(|name| !name.is_empty()))
@@ -242,7 +238,7 @@ pub fn start_export(config: &TelemetryConfig) -> anyhow::Result<Option<TracerGua
     Ok(Some(TracerGuard { provider }))
 }
 
-fn provider_builder(service_name: &str) -> opentelemetry_sdk::trace::TracerProviderBuilder {
+pub(crate) fn provider_builder(service_name: &str) -> opentelemetry_sdk::trace::TracerProviderBuilder {
     let resource = Resource::builder()
         .with_service_name(service_name.to_owned())
         .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
@@ -250,126 +246,9 @@ fn provider_builder(service_name: &str) -> opentelemetry_sdk::trace::TracerProvi
     SdkTracerProvider::builder().with_resource(resource)
 }
 
-fn sdk_tracer(provider: &SdkTracerProvider) -> SdkTracer {
+pub(crate) fn sdk_tracer(provider: &SdkTracerProvider) -> SdkTracer {
     let scope = InstrumentationScope::builder(env!("CARGO_CRATE_NAME"))
         .with_version(env!("CARGO_PKG_VERSION"))
         .build();
     provider.tracer_with_scope(scope)
 }
-
-/// Looks up trace context headers in a CheckRequest, lazily: first the
-/// merged `headers` map (lowercase keys), then `header_map` (one entry per
-/// value, `raw_value` bytes when Envoy sets `encode_raw_headers`). Nothing is
-/// copied or collected per request.
-pub struct CheckHeaders<'a> {
-    http: Option<&'a attribute_context::HttpRequest>,
-}
-
-impl<'a> CheckHeaders<'a> {
-    pub fn new(check: &'a CheckRequest) -> Self {
-        Self {
-            http: check.attributes.as_ref().and_then(|a| a.request.as_ref()).and_then(|r| r.http.as_ref()),
-        }
-    }
-
-    /// The first value of header `name` (lowercase).
-    pub fn header(&self, name: &str) -> Option<&'a str> {
-        let http = self.http?;
-        if let Some(value) = http.headers.get(name) {
-            return Some(value);
-        }
-        let entry = http.header_map.as_ref()?.headers.iter().find(|h| h.key.eq_ignore_ascii_case(name))?;
-        if entry.raw_value.is_empty() {
-            Some(&entry.value)
-        } else {
-            std::str::from_utf8(&entry.raw_value).ok()
-        }
-    }
-}
-
-impl Extractor for CheckHeaders<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.header(key)
-    }
-
-    // Only `get` is used by the W3C propagator; listing keys is not on the hot path.
-    fn keys(&self) -> Vec<&str> {
-        let Some(http) = self.http else { return Vec::new() };
-        let raw = http.header_map.iter().flat_map(|map| map.headers.iter()).map(|h| h.key.as_str());
-        http.headers.keys().map(String::as_str).chain(raw).collect()
-    }
-}
-
-/// The `check` span's fields, at the level of the given span macro
-/// (a span's level is part of its static callsite).
-macro_rules! check_span_at {
-    ($span:ident) => {
-        tracing::$span!(
-            "check",
-            otel.kind = "server",
-            request_id = Empty,
-            method = Empty,
-            trace_id = Empty,
-            decision = Empty,
-            reason = Empty,
-            rule = Empty,
-        )
-    };
-}
-
-/// The `check` span for one CheckRequest, with the request id and method,
-/// parented on the request's W3C `traceparent`/`tracestate` when exporting.
-/// `decision`, `reason` and `rule` are filled in by [`record_decision`].
-///
-/// `at_info`: while spans are exported ([`exporting`]) or `decision_log` puts
-/// the decision line at `info` (the line then carries the span's
-/// `trace_id`). Otherwise the span is at `debug`, so that with the default
-/// `info` filter a Check pays nothing for a span no one would see.
-pub fn check_span(check: &CheckRequest, at_info: bool) -> Span {
-    let headers = CheckHeaders::new(check);
-    let span = if at_info { check_span_at!(info_span) } else { check_span_at!(debug_span) };
-    if span.is_disabled() {
-        return span;
-    }
-    let request_id = headers.header("x-request-id").or(headers.http.map(|h| h.id.as_str()));
-    if let Some(id) = request_id.filter(|id| !id.is_empty()) {
-        span.record("request_id", id);
-    }
-    if let Some(http) = headers.http {
-        span.record("method", http.method.as_str());
-    }
-    let parent = TraceContextPropagator::new().extract(&headers);
-    let parent_trace = parent.span().span_context().trace_id();
-    // While export is off the span has no OpenTelemetry data and both calls
-    // do nothing; the caller's trace id is still recorded for the logs. When
-    // exported, a span without a valid parent is a new root with its own id.
-    let _ = span.set_parent(parent);
-    let trace_id = match span.context().span().span_context().trace_id() {
-        TraceId::INVALID => parent_trace,
-        exported => exported,
-    };
-    if trace_id != TraceId::INVALID {
-        span.record("trace_id", tracing::field::display(trace_id));
-    }
-    span
-}
-
-/// Records the outcome on the `check` span: never the token or claims.
-pub fn record_decision(span: &Span, decision: &Decision) {
-    span.record("decision", decision.kind());
-    match decision {
-        Decision::Allow(allow) => {
-            span.record("rule", &*allow.rule);
-        }
-        Decision::Deny(deny) => {
-            span.record("reason", deny.reason.as_str());
-            if let Some(rule) = deny.rule.as_deref() {
-                span.record("rule", rule);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-#[path = "tracing_tests.rs"]
-mod tests;

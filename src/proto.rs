@@ -1,12 +1,12 @@
 //! Generated protobuf and gRPC types.
-#![allow(missing_docs, clippy::all, clippy::pedantic)]
+#![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 
-pub mod google {
+pub(crate) mod google {
     pub mod rpc {
         tonic::include_proto!("google.rpc");
     }
 }
-pub mod envoy {
+pub(crate) mod envoy {
     pub mod r#type {
         pub mod v3 {
             tonic::include_proto!("envoy.r#type.v3");

@@ -12,10 +12,19 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::layer::SubscriberExt as _;
 
+use std::sync::OnceLock;
+
+use tracing::Level;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::Registry;
+
 use super::*;
 use crate::authz::DenyReason;
-use crate::server::proto::envoy::config::core::v3::{HeaderMap, HeaderValue};
-use crate::server::proto::envoy::service::auth::v3::AttributeContext;
+use crate::dev::CheckRequestBuilder;
+use crate::telemetry::{
+    export_layer, export_layer_for, fill, provider_builder, sdk_tracer, start_export, ExportSettings, Slot,
+};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID: &str = "00f067aa0ba902b7";
@@ -24,45 +33,23 @@ fn traceparent() -> String {
     format!("00-{TRACE_ID}-{PARENT_ID}-01")
 }
 
-fn request(http: attribute_context::HttpRequest) -> CheckRequest {
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(attribute_context::Request { http: Some(http) }),
-            ..Default::default()
-        }),
-    }
-}
-
 fn with_map(headers: &[(&str, &str)]) -> CheckRequest {
-    request(attribute_context::HttpRequest {
-        id: "envoy-id".to_owned(),
-        method: "GET".to_owned(),
-        path: "/orders?token=secret".to_owned(),
-        headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-        ..Default::default()
-    })
+    CheckRequestBuilder::new("GET", "/orders?token=secret").id("envoy-id").headers(headers).build()
 }
 
 fn with_raw(headers: &[(&str, &str)]) -> CheckRequest {
-    let entries = headers
-        .iter()
-        .map(|(k, v)| HeaderValue {
-            key: (*k).to_owned(),
-            value: String::new(),
-            raw_value: v.as_bytes().to_vec(),
-        })
-        .collect();
-    request(attribute_context::HttpRequest {
-        method: "POST".to_owned(),
-        header_map: Some(HeaderMap { headers: entries }),
-        ..Default::default()
-    })
+    let builder = CheckRequestBuilder::new("POST", "/");
+    headers.iter().fold(builder, |b, (name, value)| b.raw_header(name, value.as_bytes())).build()
+}
+
+fn trace_headers(check: &CheckRequest) -> TraceHeaders<'_> {
+    TraceHeaders(wire::http_attributes(check))
 }
 
 #[test]
 fn extractor_reads_the_headers_map() {
     let check = with_map(&[("traceparent", &traceparent()), ("tracestate", "a=b")]);
-    let headers = CheckHeaders::new(&check);
+    let headers = trace_headers(&check);
     assert_eq!(headers.get("traceparent"), Some(traceparent().as_str()));
     assert_eq!(headers.get("tracestate"), Some("a=b"));
     assert_eq!(headers.get("x-missing"), None);
@@ -71,7 +58,7 @@ fn extractor_reads_the_headers_map() {
 #[test]
 fn extractor_reads_raw_header_map() {
     let check = with_raw(&[("Traceparent", &traceparent()), ("tracestate", "a=b")]);
-    let headers = CheckHeaders::new(&check);
+    let headers = trace_headers(&check);
     assert_eq!(headers.get("traceparent"), Some(traceparent().as_str()));
     assert_eq!(headers.get("tracestate"), Some("a=b"));
     let mut keys = headers.keys();
@@ -82,15 +69,15 @@ fn extractor_reads_raw_header_map() {
 #[test]
 fn extractor_tolerates_missing_attributes() {
     let check = CheckRequest { attributes: None };
-    assert_eq!(CheckHeaders::new(&check).get("traceparent"), None);
-    assert!(CheckHeaders::new(&check).keys().is_empty());
+    assert_eq!(trace_headers(&check).get("traceparent"), None);
+    assert!(trace_headers(&check).keys().is_empty());
 }
 
 #[test]
 fn propagator_parses_both_header_shapes() {
     for check in [with_map(&[("traceparent", &traceparent())]), with_raw(&[("traceparent", &traceparent())])]
     {
-        let cx = TraceContextPropagator::new().extract(&CheckHeaders::new(&check));
+        let cx = TraceContextPropagator::new().extract(&trace_headers(&check));
         let parent = cx.span().span_context().clone();
         assert!(parent.is_remote());
         assert_eq!(parent.trace_id(), TraceId::from_hex(TRACE_ID).unwrap());
@@ -269,12 +256,10 @@ async fn exports_the_check_span_over_otlp_grpc() {
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
 
-    assert!(start_export(&TelemetryConfig::default()).unwrap().is_none(), "no endpoint, no exporter");
-    let config = TelemetryConfig {
-        otlp_endpoint: Some(format!("http://{addr}")),
-        service_name: Some("gatehouse-test".to_owned()),
-    };
-    let tracer = start_export(&config).unwrap().expect("an endpoint starts the exporter");
+    assert!(start_export(None).unwrap().is_none(), "no endpoint, no exporter");
+    let settings =
+        ExportSettings { endpoint: format!("http://{addr}"), service_name: Some("gatehouse-test".to_owned()) };
+    let tracer = start_export(Some(&settings)).unwrap().expect("an endpoint starts the exporter");
     {
         let _default = tracing::subscriber::set_default(Registry::default().with(export_layer()));
         let check = with_map(&[("traceparent", &traceparent()), ("authorization", "Bearer secret")]);

@@ -1,0 +1,171 @@
+//! Wiring: starts key sources, compiles the policy, binds and runs both
+//! servers (and the config reloader) from a built configuration, until a
+//! shutdown signal.
+
+mod shutdown;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+
+pub(crate) use shutdown::signal as shutdown_signal;
+use shutdown::Shutdown;
+
+use crate::authz::Policy;
+use crate::config::{ServerConfig, Specs};
+use crate::keys::{self, KeyMetrics};
+use crate::proto::envoy::service::auth::v3::authorization_server::AuthorizationServer;
+use crate::reload::{ReloadMetrics, Reloader, Running};
+use crate::server::{ops_router, CheckMetrics, CheckService, Live, OpsState, Snapshot};
+
+/// Largest CheckRequest decoded (tonic's default is 4 MiB). Above anything
+/// Envoy can send (headers ≤ 8 MiB, plus a body if configured): a large
+/// CheckRequest must reach the handler and get a `headers_too_large` deny,
+/// not a decode error Envoy could fail open on.
+const MAX_CHECK_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// A bound, not yet running gatehouse.
+pub struct Server {
+    grpc: TcpListener,
+    http: TcpListener,
+    max_concurrent_checks: usize,
+    live: Arc<Live>,
+    registry: Registry,
+    check_metrics: Arc<CheckMetrics>,
+    key_metrics: Arc<KeyMetrics>,
+    reload_metrics: ReloadMetrics,
+    running: Running,
+    config_path: Option<PathBuf>,
+}
+
+impl Server {
+    /// Binds both listeners, starts the key sources (remote ones begin
+    /// fetching) and compiles the policy.
+    pub async fn bind(specs: Specs) -> anyhow::Result<Self> {
+        let Specs { policy, keys, server, telemetry, decision_log, max_concurrent_checks } = specs;
+        let grpc = TcpListener::bind(server.grpc_addr)
+            .await
+            .with_context(|| format!("binding server.grpc_addr {}", server.grpc_addr))?;
+        let http = TcpListener::bind(server.http_addr)
+            .await
+            .with_context(|| format!("binding server.http_addr {}", server.http_addr))?;
+        let mut registry = Registry::default();
+        let check_metrics = Arc::new(CheckMetrics::register(&mut registry));
+        let key_metrics = Arc::new(KeyMetrics::register(&mut registry));
+        let reload_metrics = ReloadMetrics::register(&mut registry);
+        register_build_info(&mut registry);
+        crate::telemetry::process::register(&mut registry);
+        let sources = keys::start_all(&keys, &key_metrics)?;
+        let live = Arc::new(Live::new(Snapshot::new(Policy::compile(policy, sources.clone()), decision_log)));
+        Ok(Self {
+            grpc,
+            http,
+            max_concurrent_checks,
+            live,
+            registry,
+            check_metrics,
+            key_metrics,
+            reload_metrics,
+            running: Running { keys, sources, server, telemetry },
+            config_path: None,
+        })
+    }
+
+    /// Reload the config from `path` on SIGHUP and whenever the file changes.
+    pub fn reload_from(mut self, path: PathBuf) -> Self {
+        self.config_path = Some(path);
+        self
+    }
+
+    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
+        self.grpc.local_addr()
+    }
+
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.http.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves. Then readiness turns false and the
+    /// gRPC health status goes NOT_SERVING; after `server.shutdown_delay` the
+    /// listeners stop accepting, and in-flight Checks get up to
+    /// `server.drain_timeout` to finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let ServerConfig { grpc_addr, http_addr, drain_timeout, shutdown_delay } = self.running.server.clone();
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<AuthorizationServer<CheckService>>().await;
+        let not_serving = async move {
+            health.set_not_serving::<AuthorizationServer<CheckService>>().await;
+            // The server as a whole (empty service name, what most probes ask about) too.
+            health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+        };
+        let shutdown = Shutdown::after(shutdown, shutdown_delay, not_serving);
+        let reloading = self.config_path.map(|path| {
+            let reloader = Reloader::new(path, self.running, self.live.clone(), self.key_metrics, self.reload_metrics);
+            tokio::spawn(Arc::new(reloader).watch())
+        });
+
+        let ops = OpsState { live: self.live.clone(), registry: Arc::new(self.registry), shutting_down: shutdown.begun() };
+        let http_server = axum::serve(self.http, ops_router(ops)).with_graceful_shutdown(shutdown.clone().stopped());
+        let check = CheckService::new(self.live, self.check_metrics, self.max_concurrent_checks);
+        let grpc_server = grpc_builder()
+            .add_service(health_service)
+            .add_service(AuthorizationServer::new(check).max_decoding_message_size(MAX_CHECK_REQUEST_BYTES))
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
+                shutdown.clone().stopped(),
+            );
+
+        tracing::info!(grpc = ?grpc_addr, http = ?http_addr, "gatehouse serving");
+        let servers = async {
+            tokio::try_join!(async { grpc_server.await.map_err(anyhow::Error::from) }, async {
+                http_server.await.map_err(anyhow::Error::from)
+            })
+        };
+        tokio::select! {
+            result = servers => { result?; }
+            () = shutdown.drained(drain_timeout) => {
+                tracing::warn!("drain timeout reached, closing remaining connections");
+            }
+        }
+        if let Some(task) = reloading {
+            task.abort();
+        }
+        Ok(())
+    }
+}
+
+/// Tuned for few long-lived Envoy connections carrying many concurrent
+/// streams: generous windows (Checks are small, so flow control should never
+/// be what waits), a high stream limit, keepalive to notice dead peers, and
+/// a bound on what one connection can make us buffer for headers.
+fn grpc_builder() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .initial_connection_window_size(Some(4 * 1024 * 1024))
+        .initial_stream_window_size(Some(1024 * 1024))
+        .max_concurrent_streams(Some(4096))
+        .http2_max_header_list_size(Some(256 * 1024))
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// `gatehouse_build_info{version}`, always 1.
+fn register_build_info(registry: &mut Registry) {
+    let build = Family::<BuildLabels, Gauge>::default();
+    build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
+    registry.register("gatehouse_build_info", "Build information (always 1)", build);
+}

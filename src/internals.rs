@@ -1,0 +1,46 @@
+//! The library's surface for gatehouse's own integration tests, test kit,
+//! benchmarks, examples and fuzz targets. Not a stable API: it names what
+//! those need and nothing else, and changes with them.
+
+pub use crate::alg::{Algorithm, KeyFamily};
+pub use crate::app::Server;
+pub use crate::authz::{
+    evaluate, parse_token, Allow, Authorizer, Decision, Deny, DenyReason, HttpRequest, Policy, TokenError,
+    UnverifiedToken, Validation, VerifiedToken,
+};
+pub use crate::clock::unix_now;
+pub use crate::config::{from_yaml, load_file, ConfigError, Problem, ServerConfig, Specs};
+pub use crate::dev::{echo_router, jwks_json, CheckRequestBuilder, DevError, SigningKey, DEFAULT_ISSUER};
+pub use crate::keys::{
+    parse_jwks, JwksError, KeyError, KeyLookup, KeySet, KeySource, LoadedKeys, SkipReason, SkippedKey, StaticKeys,
+    VerifyingKey, DEFAULT_MAX_KEYS,
+};
+pub use crate::path::{normalize as normalize_path, PathError};
+pub use crate::server::{to_check_response, to_http_request, Live, Snapshot};
+pub use crate::telemetry::process::{parse_stat, parse_status, Stat, Status};
+
+/// The generated Envoy ext_authz and gRPC status types.
+pub mod wire {
+    pub use crate::proto::envoy::config::core::v3::{HeaderMap, HeaderValue, HeaderValueOption};
+    pub use crate::proto::envoy::r#type::v3::HttpStatus;
+    pub use crate::proto::envoy::service::auth::v3::{
+        attribute_context, authorization_client, authorization_server, check_response, AttributeContext,
+        CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
+    };
+    pub use crate::proto::google::rpc::Status as RpcStatus;
+}
+
+/// Policies built from a config with key sources the caller supplies (a
+/// benchmark's static keys, a fuzz target's fixed ones, a test's swappable
+/// ones), instead of the ones the config names.
+pub fn policy_with_keys(specs: Specs, keys: Vec<std::sync::Arc<dyn KeySource>>) -> Policy {
+    Policy::compile(specs.policy, keys)
+}
+
+/// Starts the key sources the config names (remote ones begin fetching;
+/// needs a Tokio runtime) and compiles the policy.
+pub fn start_policy(specs: Specs) -> anyhow::Result<Policy> {
+    let metrics = std::sync::Arc::new(crate::keys::KeyMetrics::default());
+    let sources = crate::keys::start_all(&specs.keys, &metrics)?;
+    Ok(Policy::compile(specs.policy, sources))
+}

@@ -1,0 +1,220 @@
+//! What one Check leaves behind: its metrics, its decision log line and its
+//! `check` span. Labels come from closed sets (decision, deny reason) or from
+//! the configuration (provider and rule names); nothing carries the token,
+//! claims or the path's query, and the subject only as a short hash.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, TraceId};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use tracing::field::Empty;
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::wire;
+use crate::authz::Decision;
+use crate::proto::envoy::service::auth::v3::{attribute_context, CheckRequest};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckLabels {
+    decision: &'static str,
+    reason: &'static str,
+    provider: SharedLabel,
+    rule: SharedLabel,
+}
+
+/// A label value shared with the compiled policy: recording a Check bumps a
+/// reference count instead of copying the provider and rule names.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+struct SharedLabel(Option<Arc<str>>);
+
+impl EncodeLabelValue for SharedLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        encoder.write_str(self.0.as_deref().unwrap_or(""))
+    }
+}
+
+/// `gatehouse_check_requests_total` and `gatehouse_check_duration_seconds`.
+pub(crate) struct CheckMetrics {
+    checks: Family<CheckLabels, Counter>,
+    duration: Histogram,
+}
+
+impl CheckMetrics {
+    pub(crate) fn register(registry: &mut Registry) -> Self {
+        let checks = Family::<CheckLabels, Counter>::default();
+        registry.register("gatehouse_check_requests", "Check decisions by outcome", checks.clone());
+        // 10µs doubling to ~0.33s: a cache hit sits in the first buckets.
+        let duration = Histogram::new(exponential_buckets(0.000_01, 2.0, 16));
+        registry.register(
+            "gatehouse_check_duration_seconds",
+            "Server-side time to decide one Check",
+            duration.clone(),
+        );
+        Self { checks, duration }
+    }
+
+    pub(crate) fn record(&self, decision: &Decision, elapsed: Duration) {
+        let labels = match decision {
+            Decision::Allow(allow) => CheckLabels {
+                decision: "allow",
+                reason: "",
+                provider: SharedLabel(allow.provider.clone()),
+                rule: SharedLabel(Some(allow.rule.clone())),
+            },
+            Decision::Deny(deny) => CheckLabels {
+                decision: "deny",
+                reason: deny.reason.as_str(),
+                provider: SharedLabel(deny.provider.clone()),
+                rule: SharedLabel(deny.rule.clone()),
+            },
+        };
+        self.checks.get_or_create(&labels).inc();
+        self.duration.observe(elapsed.as_secs_f64());
+    }
+}
+
+/// The request id for logs: Envoy's `x-request-id`, else its own `id`.
+fn request_id(http: &attribute_context::HttpRequest) -> &str {
+    wire::header(http, "x-request-id").unwrap_or(&http.id)
+}
+
+/// One line per decision: at `info` when `decision_log: true`, else at
+/// `debug`. Never the token or claims; the subject only as a short hash.
+pub(crate) fn log_decision(decision: &Decision, check: &CheckRequest, at_info: bool) {
+    let request_id = wire::http_attributes(check).map_or("", request_id);
+    if at_info {
+        decision_event!(tracing::Level::INFO, decision, request_id);
+    } else {
+        decision_event!(tracing::Level::DEBUG, decision, request_id);
+    }
+}
+
+/// `tracing::event!` needs its level as a constant, hence a macro per level.
+macro_rules! decision_event {
+    ($level:expr, $decision:expr, $request_id:expr) => {
+        match $decision {
+            Decision::Allow(allow) => tracing::event!(
+                $level,
+                request_id = $request_id,
+                decision = "allow",
+                rule = &*allow.rule,
+                provider = allow.provider.as_deref().unwrap_or(""),
+                sub_hash = allow
+                    .token
+                    .as_ref()
+                    .and_then(|t| t.claims.get("sub"))
+                    .and_then(|s| s.as_str())
+                    .map(crate::redact::short_hash),
+                "check"
+            ),
+            Decision::Deny(deny) => tracing::event!(
+                $level,
+                request_id = $request_id,
+                decision = "deny",
+                reason = deny.reason.as_str(),
+                rule = deny.rule.as_deref().unwrap_or(""),
+                provider = deny.provider.as_deref().unwrap_or(""),
+                "check"
+            ),
+        }
+    };
+}
+use decision_event;
+
+/// The W3C trace context headers of a CheckRequest, for the propagator.
+struct TraceHeaders<'a>(Option<&'a attribute_context::HttpRequest>);
+
+impl Extractor for TraceHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        wire::header(self.0?, key)
+    }
+
+    // Only `get` is used by the W3C propagator; listing keys is not on the hot path.
+    fn keys(&self) -> Vec<&str> {
+        let Some(http) = self.0 else { return Vec::new() };
+        let raw = http.header_map.iter().flat_map(|map| map.headers.iter()).map(|h| h.key.as_str());
+        http.headers.keys().map(String::as_str).chain(raw).collect()
+    }
+}
+
+/// The `check` span's fields, at the level of the given span macro
+/// (a span's level is part of its static callsite).
+macro_rules! check_span_at {
+    ($span:ident) => {
+        tracing::$span!(
+            "check",
+            otel.kind = "server",
+            request_id = Empty,
+            method = Empty,
+            trace_id = Empty,
+            decision = Empty,
+            reason = Empty,
+            rule = Empty,
+        )
+    };
+}
+
+/// The `check` span for one CheckRequest, with the request id and method,
+/// parented on the request's W3C `traceparent`/`tracestate` when exporting.
+/// `decision`, `reason` and `rule` are filled in by [`record_decision`].
+///
+/// `at_info`: while spans are exported or `decision_log` puts the decision
+/// line at `info` (the line then carries the span's `trace_id`). Otherwise
+/// the span is at `debug`, so that with the default `info` filter a Check
+/// pays nothing for a span no one would see.
+pub(crate) fn check_span(check: &CheckRequest, at_info: bool) -> Span {
+    let span = if at_info { check_span_at!(info_span) } else { check_span_at!(debug_span) };
+    if span.is_disabled() {
+        return span;
+    }
+    let http = wire::http_attributes(check);
+    if let Some(id) = http.map(request_id).filter(|id| !id.is_empty()) {
+        span.record("request_id", id);
+    }
+    if let Some(http) = http {
+        span.record("method", http.method.as_str());
+    }
+    let parent = TraceContextPropagator::new().extract(&TraceHeaders(http));
+    let parent_trace = parent.span().span_context().trace_id();
+    // While export is off the span has no OpenTelemetry data and both calls
+    // do nothing; the caller's trace id is still recorded for the logs. When
+    // exported, a span without a valid parent is a new root with its own id.
+    let _ = span.set_parent(parent);
+    let trace_id = match span.context().span().span_context().trace_id() {
+        TraceId::INVALID => parent_trace,
+        exported => exported,
+    };
+    if trace_id != TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
+    span
+}
+
+/// Records the outcome on the `check` span: never the token or claims.
+pub(crate) fn record_decision(span: &Span, decision: &Decision) {
+    span.record("decision", decision.kind());
+    match decision {
+        Decision::Allow(allow) => {
+            span.record("rule", &*allow.rule);
+        }
+        Decision::Deny(deny) => {
+            span.record("reason", deny.reason.as_str());
+            if let Some(rule) = deny.rule.as_deref() {
+                span.record("rule", rule);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "observe_tests.rs"]
+mod tests;
