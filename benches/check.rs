@@ -6,7 +6,6 @@
 //! benchmark runs once, so every fixture below is checked with assertions that
 //! must hold in both modes.
 
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,14 +14,12 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use prost::Message;
 use serde_json::json;
 
-use gatehouse::authz::{evaluate, jwt, Decision, Policy};
-use gatehouse::config::from_yaml;
-use gatehouse::dev::{now_unix, SigningKey};
-use gatehouse::keys::{jwk, Algorithm, KeySource, StaticKeys};
-use gatehouse::server::grpc::{to_check_response, to_http_request};
-use gatehouse::server::proto::envoy::service::auth::v3::{
-    attribute_context, AttributeContext, CheckRequest, CheckResponse,
+use gatehouse::internals::wire::{attribute_context, CheckRequest, CheckResponse};
+use gatehouse::internals::{
+    cached_tokens, evaluate, from_yaml, parse_jwks, parse_token, policy_with_keys, to_check_response,
+    to_http_request, Decision, KeySource, Policy, StaticKeys, Validation, DEFAULT_MAX_KEYS,
 };
+use gatehouse_testkit::{unix_now, Algorithm, CheckRequestBuilder, SigningKey};
 
 const ISSUER: &str = "https://idp.example.com";
 const ALGORITHMS: [Algorithm; 4] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA, Algorithm::HS256];
@@ -64,8 +61,7 @@ impl Fixture {
     }
 
     fn key_source(&self) -> Arc<dyn KeySource> {
-        let loaded =
-            jwk::parse_jwks(self.jwks.as_bytes(), &[self.alg], jwk::DEFAULT_MAX_KEYS).expect("parse jwks");
+        let loaded = parse_jwks(self.jwks.as_bytes(), &[self.alg], DEFAULT_MAX_KEYS).expect("parse jwks");
         assert_eq!(loaded.set.len(), 1, "the bench JWKS must load its one key");
         Arc::new(StaticKeys::new(loaded.set, "inline"))
     }
@@ -94,8 +90,8 @@ rules:
         alg = fixture.alg,
         jwks = fixture.jwks,
     );
-    let config = from_yaml(&yaml).unwrap_or_else(|e| panic!("bench config does not load:\n{e}\n---\n{yaml}"));
-    Policy::compile(&config, vec![fixture.key_source()]).expect("bench rules compile")
+    let specs = from_yaml(&yaml).unwrap_or_else(|e| panic!("bench config does not load:\n{e}\n---\n{yaml}"));
+    policy_with_keys(specs, vec![fixture.key_source()])
 }
 
 /// The rule the decision benches hit: a provider and a scope.
@@ -138,7 +134,8 @@ fn hundred_rules() -> String {
 /// map): 20 headers including the bearer token, a path with a query string,
 /// peers and context extensions.
 fn check_request(token: &str, path: &str) -> CheckRequest {
-    let headers: HashMap<String, String> = [
+    let bearer = format!("Bearer {token}");
+    let headers = [
         (":authority", "api.example.com"),
         (":method", "GET"),
         (":path", path),
@@ -146,7 +143,7 @@ fn check_request(token: &str, path: &str) -> CheckRequest {
         ("accept", "application/json, text/plain, */*"),
         ("accept-encoding", "gzip, deflate, br, zstd"),
         ("accept-language", "en-GB,en;q=0.9,de;q=0.8"),
-        ("authorization", &format!("Bearer {token}")),
+        ("authorization", bearer.as_str()),
         ("cache-control", "no-cache"),
         ("cookie", "session_hint=1; theme=dark; _ga=GA1.2.1234567890.1700000000"),
         ("origin", "https://app.example.com"),
@@ -162,41 +159,18 @@ fn check_request(token: &str, path: &str) -> CheckRequest {
         ("x-forwarded-proto", "https"),
         ("x-request-id", "8d2c6f0e-3b7a-4c1e-9f5d-2a6b8c0d4e1f"),
         ("x-tenant", "t-acme"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let peer = |service: &str, principal: &str| attribute_context::Peer {
-        service: service.into(),
-        labels: HashMap::from([
-            ("app".to_owned(), service.to_owned()),
-            ("version".to_owned(), "v3".to_owned()),
-        ]),
-        principal: principal.into(),
-        certificate: String::new(),
-    };
-    let http = attribute_context::HttpRequest {
-        id: "11532497071046349386".into(),
-        method: "GET".into(),
-        headers,
-        path: path.into(),
-        host: "api.example.com".into(),
-        scheme: "https".into(),
-        protocol: "HTTP/2".into(),
-        ..Default::default()
-    };
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            source: Some(peer("ingress-gateway", "spiffe://cluster.local/ns/ingress/sa/gateway")),
-            destination: Some(peer("orders", "spiffe://cluster.local/ns/shop/sa/orders")),
-            request: Some(attribute_context::Request { http: Some(http) }),
-            context_extensions: HashMap::from([
-                ("virtual_host".to_owned(), "api".to_owned()),
-                ("route".to_owned(), "orders".to_owned()),
-            ]),
-            ..Default::default()
-        }),
-    }
+    ];
+    CheckRequestBuilder::new("GET", path)
+        .id("11532497071046349386")
+        .scheme("https", "HTTP/2")
+        .headers(&headers)
+        .peers(
+            ("ingress-gateway", "spiffe://cluster.local/ns/ingress/sa/gateway"),
+            ("orders", "spiffe://cluster.local/ns/shop/sa/orders"),
+        )
+        .context("virtual_host", "api")
+        .context("route", "orders")
+        .build()
 }
 
 const ORDERS_PATH: &str = "/api/orders/12345/items?page=2&sort=desc";
@@ -229,7 +203,7 @@ fn is_ok(response: &CheckResponse) -> bool {
 // ---------------------------------------------------------------------------
 
 fn benches(c: &mut Criterion) {
-    let now = now_unix();
+    let now = unix_now();
     let fixtures: Vec<Fixture> = ALGORITHMS.iter().map(|&alg| Fixture::new(alg, now)).collect();
     let rs256 = &fixtures[0];
 
@@ -252,19 +226,18 @@ fn decision(c: &mut Criterion, fixtures: &[Fixture], now: u64) {
         let check = check_request(&fixture.token, ORDERS_PATH);
         let request = to_http_request(&check, http_of(&check));
         assert_allow(&evaluate(&policy, &request, now), "orders-read", 3);
-        let cache = policy.token_cache.as_ref().expect("cache is on by default");
-        assert_eq!(cache.len(), 1, "the warm-up must have cached the token");
+        assert_eq!(cached_tokens(&policy), Some(1), "the warm-up must have cached the token");
         group.bench_function("cache_hit", |b| {
             b.iter(|| evaluate(black_box(&policy), black_box(&request), black_box(now)))
         });
-        assert_eq!(cache.len(), 1, "measured calls must all be hits");
+        assert_eq!(cached_tokens(&policy), Some(1), "measured calls must all be hits");
     }
 
     // Measures: evaluate() with the cache disabled, per algorithm: the full
     // parse + signature + registered claims + rule + identity-header path.
     for fixture in fixtures {
         let policy = policy(fixture, ORDERS_RULE, NO_CACHE);
-        assert!(policy.token_cache.is_none());
+        assert_eq!(cached_tokens(&policy), None);
         let check = check_request(&fixture.token, ORDERS_PATH);
         let request = to_http_request(&check, http_of(&check));
         assert_allow(&evaluate(&policy, &request, now), "orders-read", 3);
@@ -281,17 +254,22 @@ fn verify(c: &mut Criterion, fixtures: &[Fixture], now: u64) {
     // strict JSON parse, signature check, registered claims, claims clone), no
     // token extraction, cache, rules or headers.
     for fixture in fixtures {
-        let policy = policy(fixture, ORDERS_RULE, NO_CACHE);
-        let provider = &policy.providers[0];
-        let keys = provider.keys.current().expect("static keys");
-        let validation = &provider.validation;
-        let max = policy.max_token_bytes;
+        let keys = fixture.key_source().current().expect("static keys");
+        let validation = &Validation {
+            issuer: ISSUER.to_owned(),
+            audiences: vec!["orders-api".to_owned()],
+            algorithms: vec![fixture.alg],
+            clock_skew_secs: 60,
+            max_lifetime_secs: None,
+            require_expiration: true,
+        };
+        let max = 8 * 1024;
         let token = fixture.token.as_str();
-        jwt::parse(token, max).expect("parse").verify(&keys, validation, now).expect("verifies");
+        parse_token(token, max).expect("parse").verify(&keys, validation, now).expect("verifies");
         // `verify` takes the claims out of a parsed token: parse inside the loop.
         group.bench_function(format!("signature_only/{}", fixture.alg), |b| {
             b.iter(|| {
-                jwt::parse(black_box(token), max)
+                parse_token(black_box(token), max)
                     .and_then(|mut t| t.verify(&keys, validation, black_box(now)))
             })
         });

@@ -11,11 +11,9 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::{bail, Context};
-use prost::Message;
 use serde_json::json;
 
-use gatehouse::dev::{now_unix, SigningKey};
-use gatehouse::server::proto::envoy::service::auth::v3::{attribute_context, AttributeContext, CheckRequest};
+use gatehouse_testkit::{unix_now, CheckRequestBuilder, SigningKey};
 
 fn main() -> anyhow::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,7 +34,7 @@ fn main() -> anyhow::Result<()> {
             &flag("key")?,
             flag("count")?.parse()?,
             &flag("out")?,
-            &flag_or("iss", gatehouse::dev::DEFAULT_ISSUER),
+            &flag_or("iss", gatehouse::internals::DEFAULT_ISSUER),
             &flag_or("aud", "orders-api"),
             flag_or("ttl-secs", "7200").parse()?,
         ),
@@ -52,7 +50,7 @@ fn main() -> anyhow::Result<()> {
 
 fn mint(key_path: &str, count: usize, out: &str, iss: &str, aud: &str, ttl: u64) -> anyhow::Result<()> {
     let key = SigningKey::from_json(&std::fs::read_to_string(key_path)?)?;
-    let now = now_unix();
+    let now = unix_now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = count.div_ceil(threads).max(1);
     let parts: Vec<anyhow::Result<Vec<String>>> = std::thread::scope(|scope| {
@@ -97,41 +95,23 @@ fn mint(key_path: &str, count: usize, out: &str, iss: &str, aud: &str, ttl: u64)
 
 fn frame(token: &str, out: &str, path: &str, host: &str) -> anyhow::Result<()> {
     // What Envoy's ext_authz filter sends for a plain browser/API request.
-    let headers: HashMap<String, String> = [
-        (":authority", host),
-        (":method", "GET"),
-        (":path", path),
-        (":scheme", "http"),
-        ("accept", "application/json"),
-        ("user-agent", "bench/1.0"),
-        ("x-forwarded-proto", "http"),
-        ("x-request-id", "6f1c1f4e-2d7b-4f43-9a51-5b3c1a0e7d21"),
-        ("authorization", &format!("Bearer {token}")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let http = attribute_context::HttpRequest {
-        id: "6f1c1f4e-2d7b-4f43-9a51-5b3c1a0e7d21".into(),
-        method: "GET".into(),
-        headers,
-        path: path.into(),
-        host: host.into(),
-        scheme: "http".into(),
-        protocol: "HTTP/1.1".into(),
-        ..Default::default()
-    };
-    let request = CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(attribute_context::Request { http: Some(http) }),
-            ..Default::default()
-        }),
-    };
-    let body = request.encode_to_vec();
-    let mut framed = Vec::with_capacity(body.len() + 5);
-    framed.push(0);
-    framed.extend_from_slice(&u32::try_from(body.len())?.to_be_bytes());
-    framed.extend_from_slice(&body);
+    let request_id = "6f1c1f4e-2d7b-4f43-9a51-5b3c1a0e7d21";
+    let framed = CheckRequestBuilder::new("GET", path)
+        .host(host)
+        .id(request_id)
+        .scheme("http", "HTTP/1.1")
+        .headers(&[
+            (":authority", host),
+            (":method", "GET"),
+            (":path", path),
+            (":scheme", "http"),
+            ("accept", "application/json"),
+            ("user-agent", "bench/1.0"),
+            ("x-forwarded-proto", "http"),
+            ("x-request-id", request_id),
+        ])
+        .bearer(token)
+        .framed();
     std::fs::write(out, framed)?;
     Ok(())
 }

@@ -18,14 +18,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use gatehouse::server::proto::envoy::config::core::v3::{HeaderValue, HeaderValueOption};
-use gatehouse::server::proto::envoy::service::auth::v3::authorization_server::{
-    Authorization, AuthorizationServer,
+use gatehouse::internals::wire::authorization_server::{Authorization, AuthorizationServer};
+use gatehouse::internals::wire::{
+    check_response, CheckRequest, CheckResponse, HeaderValue, HeaderValueOption, OkHttpResponse, RpcStatus,
 };
-use gatehouse::server::proto::envoy::service::auth::v3::{
-    check_response, CheckRequest, CheckResponse, OkHttpResponse,
-};
-use gatehouse::server::proto::google::rpc;
 use prost_types::{value::Kind, Struct, Value};
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
@@ -71,7 +67,7 @@ fn answer(shape: &str) -> CheckResponse {
             Some(Struct { fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect() });
     }
     CheckResponse {
-        status: Some(rpc::Status { code: 0, ..Default::default() }),
+        status: Some(RpcStatus { code: 0, ..Default::default() }),
         http_response: Some(check_response::HttpResponse::OkResponse(ok)),
         dynamic_metadata,
     }

@@ -14,7 +14,6 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -22,10 +21,8 @@ use serde_json::json;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use gatehouse::authz::{evaluate, Decision, HttpRequest, Policy};
-use gatehouse::dev::{now_unix, SigningKey};
-use gatehouse::server::grpc::to_check_response;
-use gatehouse::telemetry::KeyMetrics;
+use gatehouse::internals::{cached_tokens, evaluate, start_policy, to_check_response, Decision, HttpRequest};
+use gatehouse_testkit::{specs, unix_now, SigningKey};
 
 fn status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -74,14 +71,11 @@ rules:
 {cache}"#,
         secret_path.display()
     );
-    let config = gatehouse::config::from_yaml(&yaml).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let sources = gatehouse::app::build_key_sources(&config, &Arc::new(KeyMetrics::default()))?;
-    let policy = Policy::compile(&config, sources)?;
+    let policy = start_policy(specs(&yaml))?;
     let _ = std::fs::remove_file(&secret_path);
-    let cache_config = &config.cache;
 
     let rss_before = status_kib("VmRSS:");
-    let now = now_unix();
+    let now = unix_now();
     let started = Instant::now();
     let mut allowed = 0usize;
     for i in 0..count {
@@ -118,18 +112,16 @@ rules:
         std::hint::black_box(to_check_response(&decision));
     }
     let elapsed = started.elapsed();
-    let entries = policy.token_cache.as_ref().map_or(0, |c| c.len());
+    let entries = cached_tokens(&policy).unwrap_or(0);
     let rss_after = status_kib("VmRSS:");
     let hwm = status_kib("VmHWM:");
     let per_entry = (rss_after.saturating_sub(rss_before) * 1024).checked_div(entries).unwrap_or(0);
     println!(
-        "tokens={count} allowed={allowed} all_claims={all_claims} cache_enabled={} max_entries={} max_bytes={} cache_entries={entries} \
+        "tokens={count} allowed={allowed} all_claims={all_claims} cache_entries={entries} \
          rss_before_kib={rss_before} rss_after_kib={rss_after} hwm_kib={hwm} bytes_per_entry={per_entry} \
-         seconds={:.1}",
-        cache_config.enabled,
-        cache_config.max_entries,
-        cache_config.max_bytes,
-        elapsed.as_secs_f64()
+         seconds={:.1} cache={}",
+        elapsed.as_secs_f64(),
+        cache.trim().replace('\n', "; ")
     );
     anyhow::ensure!(allowed == count, "{} of {count} tokens were denied", count - allowed);
     Ok(())

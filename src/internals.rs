@@ -12,8 +12,8 @@ pub use crate::clock::unix_now;
 pub use crate::config::{from_yaml, load_file, ConfigError, Problem, ServerConfig, Specs};
 pub use crate::dev::{echo_router, jwks_json, CheckRequestBuilder, DevError, SigningKey, DEFAULT_ISSUER};
 pub use crate::keys::{
-    parse_jwks, JwksError, KeyError, KeyLookup, KeySet, KeySource, LoadedKeys, SkipReason, SkippedKey, StaticKeys,
-    VerifyingKey, DEFAULT_MAX_KEYS,
+    parse_jwks, JwksError, KeyError, KeyLookup, KeySet, KeySource, LoadedKeys, SkipReason, SkippedKey,
+    StaticKeys, VerifyingKey, DEFAULT_MAX_KEYS,
 };
 pub use crate::path::{normalize as normalize_path, PathError};
 pub use crate::server::{to_check_response, to_http_request, Live, Snapshot};
@@ -35,6 +35,21 @@ pub mod wire {
 /// ones), instead of the ones the config names.
 pub fn policy_with_keys(specs: Specs, keys: Vec<std::sync::Arc<dyn KeySource>>) -> Policy {
     Policy::compile(specs.policy, keys)
+}
+
+/// The key source of provider `index` (config order) of a policy.
+pub fn key_source(policy: &Policy, index: usize) -> std::sync::Arc<dyn KeySource> {
+    policy.providers()[index].keys.clone()
+}
+
+/// Tokens in a policy's verified-token cache now; `None` when it is off.
+pub fn cached_tokens(policy: &Policy) -> Option<u64> {
+    policy.token_cache.as_ref().map(|cache| cache.len())
+}
+
+/// The short hash that stands in logs for a subject.
+pub fn short_hash(value: &str) -> String {
+    crate::redact::short_hash(value)
 }
 
 /// Starts the key sources the config names (remote ones begin fetching;

@@ -50,10 +50,10 @@ mod config;
 
 mod server;
 
+mod app;
+pub mod cli;
 mod dev;
 mod explain;
 mod reload;
-mod app;
-pub mod cli;
 
 pub mod internals;

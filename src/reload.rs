@@ -16,9 +16,9 @@ use prometheus_client::registry::Registry;
 
 use crate::authz::Policy;
 use crate::config::{ServerConfig, Specs};
-use crate::telemetry::ExportSettings;
 use crate::keys::{self, KeyMetrics, KeySource, KeysSpec};
 use crate::server::{Live, Snapshot};
+use crate::telemetry::ExportSettings;
 use crate::watch::{FileStamp, POLL_INTERVAL};
 
 /// Reload outcomes, a closed set of label values.
@@ -56,7 +56,11 @@ pub(crate) struct ReloadMetrics {
 impl ReloadMetrics {
     pub(crate) fn register(registry: &mut Registry) -> Self {
         let metrics = Self::default();
-        registry.register("gatehouse_config_reload", "Configuration reloads by outcome", metrics.reloads.clone());
+        registry.register(
+            "gatehouse_config_reload",
+            "Configuration reloads by outcome",
+            metrics.reloads.clone(),
+        );
         metrics
     }
 
@@ -107,7 +111,9 @@ impl Reloader {
     }
 
     fn try_reload(&self) -> ReloadOutcome {
-        let Specs { policy, keys, server, telemetry, decision_log, .. } = match crate::config::load_file(&self.path) {
+        let Specs { policy, keys, server, telemetry, decision_log, .. } = match crate::config::load_file(
+            &self.path,
+        ) {
             Ok(specs) => specs,
             Err(error) => {
                 for problem in error.to_string().lines() {
@@ -117,10 +123,9 @@ impl Reloader {
             }
         };
         let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        for (section, changed) in [
-            ("server", server != running.server),
-            ("telemetry", telemetry != running.telemetry),
-        ] {
+        for (section, changed) in
+            [("server", server != running.server), ("telemetry", telemetry != running.telemetry)]
+        {
             if changed {
                 tracing::warn!(section, "settings changed that take effect only after a restart");
             }
@@ -140,7 +145,11 @@ impl Reloader {
     }
 
     /// Reuses the key source of every provider whose key spec is unchanged.
-    fn sources_for(&self, specs: &[KeysSpec], running: &Running) -> Result<Vec<Arc<dyn KeySource>>, keys::SourceError> {
+    fn sources_for(
+        &self,
+        specs: &[KeysSpec],
+        running: &Running,
+    ) -> Result<Vec<Arc<dyn KeySource>>, keys::SourceError> {
         specs
             .iter()
             .map(|spec| match running.keys.iter().position(|old| old == spec) {

@@ -100,7 +100,8 @@ impl Server {
     /// listeners stop accepting, and in-flight Checks get up to
     /// `server.drain_timeout` to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let ServerConfig { grpc_addr, http_addr, drain_timeout, shutdown_delay } = self.running.server.clone();
+        let ServerConfig { grpc_addr, http_addr, drain_timeout, shutdown_delay } =
+            self.running.server.clone();
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<AuthorizationServer<CheckService>>().await;
         let not_serving = async move {
@@ -110,12 +111,18 @@ impl Server {
         };
         let shutdown = Shutdown::after(shutdown, shutdown_delay, not_serving);
         let reloading = self.config_path.map(|path| {
-            let reloader = Reloader::new(path, self.running, self.live.clone(), self.key_metrics, self.reload_metrics);
+            let reloader =
+                Reloader::new(path, self.running, self.live.clone(), self.key_metrics, self.reload_metrics);
             tokio::spawn(Arc::new(reloader).watch())
         });
 
-        let ops = OpsState { live: self.live.clone(), registry: Arc::new(self.registry), shutting_down: shutdown.begun() };
-        let http_server = axum::serve(self.http, ops_router(ops)).with_graceful_shutdown(shutdown.clone().stopped());
+        let ops = OpsState {
+            live: self.live.clone(),
+            registry: Arc::new(self.registry),
+            shutting_down: shutdown.begun(),
+        };
+        let http_server =
+            axum::serve(self.http, ops_router(ops)).with_graceful_shutdown(shutdown.clone().stopped());
         let check = CheckService::new(self.live, self.check_metrics, self.max_concurrent_checks);
         let grpc_server = grpc_builder()
             .add_service(health_service)

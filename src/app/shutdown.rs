@@ -22,7 +22,11 @@ impl Shutdown {
     /// Begins shutting down when `signal` resolves: sets the flag, runs
     /// `on_begin` (health goes NOT_SERVING), and after `delay` tells the
     /// listeners to stop.
-    pub(crate) fn after<F>(signal: impl Future<Output = ()> + Send + 'static, delay: Duration, on_begin: F) -> Self
+    pub(crate) fn after<F>(
+        signal: impl Future<Output = ()> + Send + 'static,
+        delay: Duration,
+        on_begin: F,
+    ) -> Self
     where
         F: Future<Output = ()> + Send + 'static,
     {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::*;
-use crate::authz::tests::{sign, ISS_A, SECRET_A};
 use crate::alg::Algorithm;
+use crate::authz::tests::{sign, ISS_A, SECRET_A};
 use crate::keys::{BoxFuture, KeySet, KeySource, VerifyingKey};
 
 /// What a refresh of [`Controlled`] does.
@@ -127,7 +127,8 @@ async fn check(subject: Arc<Subject>) -> (Decision, Duration) {
     let started = Instant::now();
     // A guard, so that a wait that is not bounded fails the test instead of hanging it.
     let policy = subject.policy.load_full();
-    let answer = tokio::time::timeout(Duration::from_secs(20), subject.authorizer.check(&policy, &request)).await;
+    let answer =
+        tokio::time::timeout(Duration::from_secs(20), subject.authorizer.check(&policy, &request)).await;
     let decision = answer.expect("the Check never answered");
     (decision, started.elapsed())
 }

@@ -153,7 +153,12 @@ impl TokenCache {
 
     /// A cached verification of this token by `provider`, if it is still
     /// good: unexpired and made by a key still published.
-    pub(crate) fn get(&self, digest: TokenDigest, provider: &Provider, now: u64) -> Option<Arc<VerifiedToken>> {
+    pub(crate) fn get(
+        &self,
+        digest: TokenDigest,
+        provider: &Provider,
+        now: u64,
+    ) -> Option<Arc<VerifiedToken>> {
         let key = CacheKey { digest: digest.0, provider: provider.id };
         let entry = self.entries.get(&key)?;
         let keys = provider.keys.current()?;
@@ -168,7 +173,13 @@ impl TokenCache {
     }
 
     /// Remembers a successful verification by `provider` made at `now`.
-    pub(crate) fn insert(&self, digest: TokenDigest, provider: &Provider, token: Arc<VerifiedToken>, now: u64) {
+    pub(crate) fn insert(
+        &self,
+        digest: TokenDigest,
+        provider: &Provider,
+        token: Arc<VerifiedToken>,
+        now: u64,
+    ) {
         let now = now as f64;
         let skew = provider.validation.clock_skew_secs as f64;
         let until_exp = token.exp.map_or(f64::INFINITY, |exp| exp - skew);
@@ -180,17 +191,17 @@ impl TokenCache {
         // a second further on, which the eviction clock must not overshoot.
         let fraction = f64::from(crate::clock::since_epoch().subsec_nanos()) / 1e9;
         let lifetime = Duration::from_secs_f64((expires_at - now - fraction).max(0.0));
-        self.entries
-            .insert(CacheKey { digest: digest.0, provider: provider.id }, Entry { token, expires_at, lifetime });
+        self.entries.insert(
+            CacheKey { digest: digest.0, provider: provider.id },
+            Entry { token, expires_at, lifetime },
+        );
     }
 
     /// Entries currently held (approximate).
-    #[cfg(test)]
     pub(crate) fn len(&self) -> u64 {
         self.entries.run_pending_tasks();
         self.entries.entry_count()
     }
-
 }
 
 #[cfg(test)]

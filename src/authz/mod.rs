@@ -94,15 +94,13 @@ fn apply(policy: &Policy, rule: &Rule, request: &HttpRequest<'_>, now: u64) -> D
             Err(failure) => deny(failure, None),
         },
         Action::Require { providers, requirement } => match authenticate(policy, providers, request, now) {
-            Ok(verified) => {
-                match requirement.check(verified.provider, &verified.token.claims) {
-                    Ok(()) => Decision::Allow(authenticated(policy, rule, verified)),
-                    Err(Unmet::Scope(scope)) => {
-                        deny((DenyReason::InsufficientScope, Some(verified.provider)), Some(scope))
-                    }
-                    Err(Unmet::Forbidden) => deny((DenyReason::Forbidden, Some(verified.provider)), None),
+            Ok(verified) => match requirement.check(verified.provider, &verified.token.claims) {
+                Ok(()) => Decision::Allow(authenticated(policy, rule, verified)),
+                Err(Unmet::Scope(scope)) => {
+                    deny((DenyReason::InsufficientScope, Some(verified.provider)), Some(scope))
                 }
-            }
+                Err(Unmet::Forbidden) => deny((DenyReason::Forbidden, Some(verified.provider)), None),
+            },
             Err(failure) => deny(failure, None),
         },
     }

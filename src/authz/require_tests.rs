@@ -90,7 +90,11 @@ fn combinations_and_providers() {
     assert_eq!(any.check(id("p"), &token), Ok(()));
     let none =
         requirement("any_of: [ { scopes_all: [write] }, { claims: [{ claim: role, equals: admin }] } ]");
-    assert_eq!(none.check(id("p"), &token), Err(Unmet::Scope("write".into())), "first alternative's shortfall");
+    assert_eq!(
+        none.check(id("p"), &token),
+        Err(Unmet::Scope("write".into())),
+        "first alternative's shortfall"
+    );
     let all = requirement("all_of: [ { scopes_all: [read] }, { claims: [{ claim: role, equals: admin }] } ]");
     assert_eq!(all.check(id("p"), &token), Err(Unmet::Forbidden));
     let pinned = requirement("providers: [corp]");

@@ -10,7 +10,8 @@ use super::build_rules::{build_rules, fallback_rules};
 use super::{Config, JwksConfig, LimitsConfig, Problem, ProviderConfig, ServerConfig, TokenSourceConfig};
 use crate::alg::Algorithm;
 use crate::authz::{
-    CacheSettings, ClaimPath, Limits, MetadataSpec, PolicySpec, ProviderId, ProviderSpec, TokenSource, Validation,
+    CacheSettings, ClaimPath, Limits, MetadataSpec, PolicySpec, ProviderId, ProviderSpec, TokenSource,
+    Validation,
 };
 use crate::keys::{self, KeyLocation, KeysSpec, Location, RemoteSpec, Secret};
 use crate::telemetry::ExportSettings;
@@ -25,8 +26,16 @@ const MAX_UNKNOWN_KID_WAIT: Duration = Duration::from_secs(10);
 
 /// Headers gatehouse must never set or strip on the upstream request: routing,
 /// framing and hop-by-hop headers, which would corrupt the request.
-const RESERVED_HEADERS: &[&str] =
-    &["host", "content-length", "content-type", "transfer-encoding", "connection", "te", "upgrade", "keep-alive"];
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "keep-alive",
+];
 
 /// Keys gatehouse itself writes into the allow metadata.
 const RESERVED_METADATA_KEYS: &[&str] = &["decision", "rule", "provider", "reason", "claims"];
@@ -51,7 +60,12 @@ pub struct Specs {
 impl Specs {
     /// Sets the concurrency bounds without the checks `build` applies (which
     /// keep waiters below the Check permits): for tests of what the bounds do.
-    pub fn set_check_bounds(&mut self, max_concurrent_checks: usize, unknown_kid_waiters: usize, wait: Duration) {
+    pub fn set_check_bounds(
+        &mut self,
+        max_concurrent_checks: usize,
+        unknown_kid_waiters: usize,
+        wait: Duration,
+    ) {
         self.max_concurrent_checks = max_concurrent_checks;
         self.policy.limits.max_unknown_kid_waiters = unknown_kid_waiters;
         self.policy.limits.unknown_kid_wait = wait;
@@ -109,10 +123,11 @@ pub(crate) fn build(config: &Config) -> Result<Specs, Vec<Problem>> {
         },
         keys,
         server: config.server.clone(),
-        telemetry: config.telemetry.otlp_endpoint.clone().map(|endpoint| ExportSettings {
-            endpoint,
-            service_name: config.telemetry.service_name.clone(),
-        }),
+        telemetry: config
+            .telemetry
+            .otlp_endpoint
+            .clone()
+            .map(|endpoint| ExportSettings { endpoint, service_name: config.telemetry.service_name.clone() }),
         decision_log: config.decision_log,
         max_concurrent_checks: config.limits.max_concurrent_checks,
     })
@@ -129,7 +144,7 @@ fn build_cache(config: &Config, problems: &mut Vec<Problem>) -> Option<CacheSett
     if !(Duration::from_secs(1)..=Duration::from_secs(24 * 3600)).contains(&cache.max_ttl) {
         problems.push(Problem::new("cache.max_ttl", "must be between 1s and 24h"));
     }
-    cache.enabled.then(|| CacheSettings {
+    cache.enabled.then_some(CacheSettings {
         max_entries: cache.max_entries,
         max_bytes: cache.max_bytes,
         max_ttl: cache.max_ttl,
@@ -199,9 +214,15 @@ fn build_provider(
 ) -> Option<(ProviderSpec, KeysSpec)> {
     let before = problems.len();
     let name_ok = !provider.name.is_empty()
-        && provider.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        && provider
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if !name_ok {
-        problems.push(Problem::new(format!("{path}.name"), "must be non-empty and use only a-z, 0-9, `-` and `_`"));
+        problems.push(Problem::new(
+            format!("{path}.name"),
+            "must be non-empty and use only a-z, 0-9, `-` and `_`",
+        ));
     }
     if provider.issuer.is_empty() {
         problems.push(Problem::new(format!("{path}.issuer"), "must not be empty"));
@@ -274,7 +295,10 @@ fn key_location(path: &str, provider: &ProviderConfig, problems: &mut Vec<Proble
                 (Some(name), None) => Some(KeyLocation::HmacSecret(Secret::Env(name.clone()))),
                 (None, Some(file)) => Some(KeyLocation::HmacSecret(Secret::File(file.clone()))),
                 _ => {
-                    problems.push(Problem::new(format!("{path}.hmac_secret"), "set exactly one of `env` and `file`"));
+                    problems.push(Problem::new(
+                        format!("{path}.hmac_secret"),
+                        "set exactly one of `env` and `file`",
+                    ));
                     None
                 }
             }
@@ -308,7 +332,9 @@ fn jwks_location(
     }
     let location = match (&jwks.uri, &jwks.discovery, &jwks.file, &jwks.inline) {
         (Some(uri), None, None, None) => Location::Uri(uri.clone()),
-        (None, Some(url), None, None) => Location::Discovery { url: url.clone(), issuer: provider.issuer.clone() },
+        (None, Some(url), None, None) => {
+            Location::Discovery { url: url.clone(), issuer: provider.issuer.clone() }
+        }
         (None, None, Some(file), None) => return Some(KeyLocation::File(file.clone())),
         (None, None, None, Some(document)) => {
             let allowed = provider.effective_algorithms();
@@ -332,7 +358,11 @@ fn jwks_location(
             min_refresh_interval,
             max_stale: jwks.max_stale,
             startup_timeout: jwks.startup_timeout,
-            fetch: keys::FetchSettings { timeout: jwks.timeout, max_bytes: jwks.max_bytes, allow_http: jwks.allow_http },
+            fetch: keys::FetchSettings {
+                timeout: jwks.timeout,
+                max_bytes: jwks.max_bytes,
+                allow_http: jwks.allow_http,
+            },
         })
     })
 }
@@ -357,7 +387,8 @@ fn remote_timing(path: &str, jwks: &JwksConfig, problems: &mut Vec<Problem>) -> 
         problems.push(Problem::new(format!("{path}.max_stale"), "must be at most 100y"));
     }
     if min_refresh > jwks.refresh_interval {
-        problems.push(Problem::new(format!("{path}.min_refresh_interval"), "must not exceed `refresh_interval`"));
+        problems
+            .push(Problem::new(format!("{path}.min_refresh_interval"), "must not exceed `refresh_interval`"));
     }
     if !(1024..=64 * 1024 * 1024).contains(&jwks.max_bytes) {
         problems.push(Problem::new(format!("{path}.max_bytes"), "must be between 1024 and 67108864"));
@@ -365,7 +396,11 @@ fn remote_timing(path: &str, jwks: &JwksConfig, problems: &mut Vec<Problem>) -> 
     (problems.len() == before).then_some((jwks.refresh_interval, min_refresh))
 }
 
-fn build_token_sources(path: &str, sources: &[TokenSourceConfig], problems: &mut Vec<Problem>) -> Vec<TokenSource> {
+fn build_token_sources(
+    path: &str,
+    sources: &[TokenSourceConfig],
+    problems: &mut Vec<Problem>,
+) -> Vec<TokenSource> {
     if sources.is_empty() {
         problems.push(Problem::new(format!("{path}.token_sources"), "must list at least one source"));
     }
@@ -395,6 +430,9 @@ fn build_token_sources(path: &str, sources: &[TokenSourceConfig], problems: &mut
     built
 }
 
+/// Claim → header pairs, and the payload header.
+type IdentityHeaders = (Vec<(ClaimPath, Arc<str>)>, Option<Arc<str>>);
+
 /// `claims_to_headers` and `payload_header`: valid header names, lower-cased,
 /// none reserved, none a token header, none set twice.
 fn build_identity_headers(
@@ -402,7 +440,7 @@ fn build_identity_headers(
     provider: &ProviderConfig,
     token_headers: &HashSet<String>,
     problems: &mut Vec<Problem>,
-) -> (Vec<(ClaimPath, Arc<str>)>, Option<Arc<str>>) {
+) -> IdentityHeaders {
     let mut seen = HashSet::new();
     let mut check = |key_path: String, header: &str, problems: &mut Vec<Problem>| -> Option<Arc<str>> {
         let lower = header.to_ascii_lowercase();
@@ -425,7 +463,10 @@ fn build_identity_headers(
         let entry = format!("{path}.claims_to_headers[{index}]");
         let claim_ok = ClaimPath::is_valid(&mapping.claim);
         if !claim_ok {
-            problems.push(Problem::new(format!("{entry}.claim"), "must be a claim name or a dotted path like `org.id`"));
+            problems.push(Problem::new(
+                format!("{entry}.claim"),
+                "must be a claim name or a dotted path like `org.id`",
+            ));
         }
         let header = check(format!("{entry}.header"), &mapping.header, problems);
         if let (true, Some(header)) = (claim_ok, header) {

@@ -44,12 +44,15 @@ pub(super) fn build_rules(
         let action = match (&rule.allow, &rule.require) {
             (Some(AllowMode::Anonymous), None) => Some(Action::Anonymous),
             (Some(AllowMode::Optional), None) => Some(Action::Optional { providers: all(providers) }),
-            (None, Some(require)) => build_requirement(&format!("{path}.require"), require, providers, problems)
-                .map(|requirement| {
-                    let named = requirement.providers();
-                    let ids = if named.is_empty() { all(providers) } else { named.to_vec() };
-                    Action::Require { providers: ids, requirement }
-                }),
+            (None, Some(require)) => {
+                build_requirement(&format!("{path}.require"), require, providers, problems).map(
+                    |requirement| {
+                        let named = requirement.providers();
+                        let ids = if named.is_empty() { all(providers) } else { named.to_vec() };
+                        Action::Require { providers: ids, requirement }
+                    },
+                )
+            }
             _ => None,
         };
         let Some(matcher) = matcher else { continue };
@@ -88,7 +91,11 @@ pub(super) fn fallback_rules(config: &Config) -> (Option<Rule>, Option<Rule>) {
 }
 
 /// A `match:` block; `None` after a problem.
-pub(crate) fn build_matcher(path: &str, matcher: &MatchConfig, problems: &mut Vec<Problem>) -> Option<Matcher> {
+pub(crate) fn build_matcher(
+    path: &str,
+    matcher: &MatchConfig,
+    problems: &mut Vec<Problem>,
+) -> Option<Matcher> {
     let before = problems.len();
     for (key, value) in [("path", &matcher.path), ("path_prefix", &matcher.path_prefix)] {
         let Some(value) = value.as_deref() else { continue };
@@ -103,7 +110,9 @@ pub(crate) fn build_matcher(path: &str, matcher: &MatchConfig, problems: &mut Ve
                 format!("{path}.{key}"),
                 format!("is not in normalized form; write `{normalized}`"),
             )),
-            Err(_) => problems.push(Problem::new(format!("{path}.{key}"), "must be an absolute path like `/api`")),
+            Err(_) => {
+                problems.push(Problem::new(format!("{path}.{key}"), "must be an absolute path like `/api`"))
+            }
         }
     }
     if let Some(host) = &matcher.host {
@@ -112,7 +121,8 @@ pub(crate) fn build_matcher(path: &str, matcher: &MatchConfig, problems: &mut Ve
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
             && !name.starts_with('.');
         if !valid {
-            problems.push(Problem::new(format!("{path}.host"), "must be a host name or `*.` followed by one"));
+            problems
+                .push(Problem::new(format!("{path}.host"), "must be a host name or `*.` followed by one"));
         }
     }
     let path_regex = build_regex(&format!("{path}.path_regex"), matcher.path_regex.as_deref(), problems);
@@ -145,7 +155,8 @@ fn build_header_condition(
     if !is_header_name(&header.name) {
         problems.push(Problem::new(format!("{path}.name"), "not a valid HTTP header name"));
     }
-    let set = [header.exact.is_some(), header.prefix.is_some(), header.regex.is_some(), header.present.is_some()];
+    let set =
+        [header.exact.is_some(), header.prefix.is_some(), header.regex.is_some(), header.present.is_some()];
     if set.iter().filter(|set| **set).count() != 1 {
         problems.push(Problem::new(path, "set exactly one of `exact`, `prefix`, `regex` and `present`"));
     }
@@ -171,15 +182,15 @@ fn build_requirement(
     for (i, name) in require.providers.iter().enumerate() {
         match providers.get(name.as_str()) {
             Some(id) => ids.push(*id),
-            None => {
-                problems.push(Problem::new(format!("{path}.providers[{i}]"), format!("unknown provider `{name}`")))
-            }
+            None => problems
+                .push(Problem::new(format!("{path}.providers[{i}]"), format!("unknown provider `{name}`"))),
         }
     }
     for (key, scopes) in [("scopes_all", &require.scopes_all), ("scopes_any", &require.scopes_any)] {
         for (i, scope) in scopes.iter().enumerate() {
             if !is_scope_token(scope) {
-                problems.push(Problem::new(format!("{path}.{key}[{i}]"), "not a valid scope (RFC 6749 §3.3)"));
+                problems
+                    .push(Problem::new(format!("{path}.{key}[{i}]"), "not a valid scope (RFC 6749 §3.3)"));
             }
         }
     }
@@ -212,7 +223,10 @@ fn build_claim_condition(
 ) -> Option<ClaimCondition> {
     let before = problems.len();
     if !ClaimPath::is_valid(&claim.claim) {
-        problems.push(Problem::new(format!("{path}.claim"), "must be a claim name or a dotted path like `org.id`"));
+        problems.push(Problem::new(
+            format!("{path}.claim"),
+            "must be a claim name or a dotted path like `org.id`",
+        ));
     }
     let set = [
         claim.equals.is_some(),
@@ -222,7 +236,10 @@ fn build_claim_condition(
         claim.regex.is_some(),
     ];
     if set.iter().filter(|set| **set).count() != 1 {
-        problems.push(Problem::new(path, "set exactly one of `equals`, `one_of`, `contains`, `prefix` and `regex`"));
+        problems.push(Problem::new(
+            path,
+            "set exactly one of `equals`, `one_of`, `contains`, `prefix` and `regex`",
+        ));
     }
     let regex = build_regex(&format!("{path}.regex"), claim.regex.as_deref(), problems)?;
     let test = match (&claim.equals, &claim.one_of, &claim.contains, &claim.prefix, regex) {
@@ -237,7 +254,11 @@ fn build_claim_condition(
 }
 
 /// The pattern compiled, `Some(None)` without one, `None` after a problem.
-fn build_regex(path: &str, pattern: Option<&str>, problems: &mut Vec<Problem>) -> Option<Option<regex::Regex>> {
+fn build_regex(
+    path: &str,
+    pattern: Option<&str>,
+    problems: &mut Vec<Problem>,
+) -> Option<Option<regex::Regex>> {
     match pattern.map(anchored_regex) {
         None => Some(None),
         Some(Ok(regex)) => Some(Some(regex)),

@@ -54,7 +54,10 @@ fn deserialize(document: Value) -> Result<Config, Problem> {
 /// known ones, and no list of sections is kept here beside the type.
 fn structural_problems(document: &Value) -> Vec<Problem> {
     let Value::Mapping(top) = document else {
-        return vec![Problem::new("(document)", "expected a mapping of sections (server, providers, rules, ...)")];
+        return vec![Problem::new(
+            "(document)",
+            "expected a mapping of sections (server, providers, rules, ...)",
+        )];
     };
     let mut problems = Vec::new();
     for (key, value) in top {

@@ -20,14 +20,14 @@ use serde::Deserialize;
 
 use crate::alg::Algorithm;
 
-pub use build::Specs;
 pub(crate) use build::build;
+pub use build::Specs;
 #[cfg(test)]
 pub(crate) use build_rules::testing;
 pub(crate) use jwks::JwksConfig;
-pub use load::{from_yaml, load_file};
 #[cfg(test)]
 pub(crate) use load::parse;
+pub use load::{from_yaml, load_file};
 pub(crate) use rules::{
     AllowMode, ClaimRequirementConfig, HeaderMatchConfig, MatchConfig, RequireConfig, RuleConfig,
 };
@@ -47,8 +47,8 @@ pub enum ConfigError {
 /// One problem, at one key path (e.g. `providers[0].issuer`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    pub(crate) path: String,
-    pub(crate) message: String,
+    pub path: String,
+    pub message: String,
 }
 
 impl Problem {

@@ -237,7 +237,8 @@ fn unknown_kid_limits_have_defaults_and_bounds() {
     assert_eq!(small.unknown_kid_waiters(), 32);
     let one = accepted(&with("{ max_concurrent_checks: 1 }")).limits;
     assert_eq!(one.unknown_kid_waiters(), 0);
-    let set = accepted(&with("{ max_concurrent_checks: 64, max_unknown_kid_waiters: 63, unknown_kid_wait: 10s }"));
+    let set =
+        accepted(&with("{ max_concurrent_checks: 64, max_unknown_kid_waiters: 63, unknown_kid_wait: 10s }"));
     assert_eq!(set.limits.unknown_kid_waiters(), 63);
 
     for (limits, message) in [

@@ -85,7 +85,8 @@ fn key_file_round_trip_signs_for_the_original_jwks() {
 #[test]
 fn bad_key_files_are_refused() {
     let p256 = SigningKey::generate(Algorithm::ES256, "k").unwrap().to_json();
-    let cases: [(String, fn(&DevError) -> bool); 7] = [
+    type Expected = fn(&DevError) -> bool;
+    let cases: [(String, Expected); 7] = [
         // wrong curve for the algorithm, wrong key type
         (p256.replace("ES256", "ES384"), |e| matches!(e, DevError::KeyRejected { .. })),
         (p256.replace("ES256", "EdDSA"), |e| matches!(e, DevError::KeyRejected { .. })),
@@ -93,14 +94,12 @@ fn bad_key_files_are_refused() {
         (p256.replace("ES256", "none"), |e| matches!(e, DevError::KeyFileJson(_))),
         ("not json".to_owned(), |e| matches!(e, DevError::KeyFileJson(_))),
         (p256.replace("pkcs8", "secret"), |e| matches!(e, DevError::KeyFileMember { member: "pkcs8", .. })),
-        (
-            r#"{"alg":"HS256","kid":"k","secret":"c2hvcnQ="}"#.to_owned(),
-            |e| matches!(e, DevError::SecretTooShort { min_len: 32, len: 5, .. }),
-        ),
-        (
-            r#"{"alg":"HS256","kid":"k","secret":"!!"}"#.to_owned(),
-            |e| matches!(e, DevError::KeyFileBase64 { member: "secret", .. }),
-        ),
+        (r#"{"alg":"HS256","kid":"k","secret":"c2hvcnQ="}"#.to_owned(), |e| {
+            matches!(e, DevError::SecretTooShort { min_len: 32, len: 5, .. })
+        }),
+        (r#"{"alg":"HS256","kid":"k","secret":"!!"}"#.to_owned(), |e| {
+            matches!(e, DevError::KeyFileBase64 { member: "secret", .. })
+        }),
     ];
     for (case, expected) in cases {
         let error = SigningKey::from_json(&case).expect_err(&case);

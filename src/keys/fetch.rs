@@ -144,7 +144,11 @@ impl Fetcher {
     /// Resolves `jwks_uri` from `{issuer_url}/.well-known/openid-configuration`
     /// (OpenID Connect Discovery 1.0 §4), checking that the document speaks for
     /// `expected_issuer` and that its `jwks_uri` obeys the same URL policy.
-    pub(crate) async fn discover(&self, issuer_url: &str, expected_issuer: &str) -> Result<String, FetchError> {
+    pub(crate) async fn discover(
+        &self,
+        issuer_url: &str,
+        expected_issuer: &str,
+    ) -> Result<String, FetchError> {
         let url = format!("{}/.well-known/openid-configuration", issuer_url.trim_end_matches('/'));
         let body = self.get(&url).await?;
         let document: DiscoveryDocument = serde_json::from_slice(&body).map_err(FetchError::Discovery)?;

@@ -7,8 +7,8 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::alg::{Algorithm, KeyFamily};
 use super::key::{KeyError, KeySet, VerifyingKey};
+use crate::alg::{Algorithm, KeyFamily};
 
 /// Default bound on the number of keys read from one JWKS.
 pub const DEFAULT_MAX_KEYS: usize = 100;

@@ -20,11 +20,12 @@ use std::sync::Arc;
 use crate::alg::Algorithm;
 
 pub(crate) use fetch::{check_url, FetchSettings};
-pub(crate) use source::BoxFuture;
 pub use jwk::{parse_jwks, JwksError, LoadedKeys, SkipReason, SkippedKey, DEFAULT_MAX_KEYS};
 pub use key::{KeyError, KeyLookup, KeySet, VerifyingKey};
 pub(crate) use metrics::KeyMetrics;
 pub(crate) use remote::{Location, RemoteSpec};
+#[cfg(test)]
+pub(crate) use source::BoxFuture;
 pub use source::{KeySource, StaticKeys};
 
 /// One provider's keys: which algorithms they may serve and where they come
@@ -100,10 +101,15 @@ pub(crate) struct StartError {
 
 /// Starts every provider's key source, in order; remote ones begin fetching
 /// at once, all in parallel.
-pub(crate) fn start_all(specs: &[KeysSpec], metrics: &Arc<KeyMetrics>) -> Result<Vec<Arc<dyn KeySource>>, StartError> {
+pub(crate) fn start_all(
+    specs: &[KeysSpec],
+    metrics: &Arc<KeyMetrics>,
+) -> Result<Vec<Arc<dyn KeySource>>, StartError> {
     specs
         .iter()
-        .map(|spec| start(spec, metrics).map_err(|source| StartError { provider: spec.provider.clone(), source }))
+        .map(|spec| {
+            start(spec, metrics).map_err(|source| StartError { provider: spec.provider.clone(), source })
+        })
         .collect()
 }
 
@@ -136,7 +142,11 @@ pub(crate) fn start(spec: &KeysSpec, metrics: &Arc<KeyMetrics>) -> Result<Arc<dy
 
 /// Parses an inline JWKS when the config is built, logging the keys it
 /// skips (once: the document does not change until the next reload).
-pub(crate) fn parse_inline(provider: &str, document: &str, allowed: &[Algorithm]) -> Result<KeySet, JwksError> {
+pub(crate) fn parse_inline(
+    provider: &str,
+    document: &str,
+    allowed: &[Algorithm],
+) -> Result<KeySet, JwksError> {
     let loaded = parse_jwks(document.as_bytes(), allowed, DEFAULT_MAX_KEYS)?;
     SkipLog::default().log(provider, &loaded.skipped);
     Ok(loaded.set)
@@ -144,11 +154,12 @@ pub(crate) fn parse_inline(provider: &str, document: &str, allowed: &[Algorithm]
 
 fn read_secret(secret: &Secret) -> Result<Vec<u8>, SourceError> {
     match secret {
-        Secret::Env(name) => {
-            std::env::var(name).map(String::into_bytes).map_err(|source| SourceError::Env { name: name.clone(), source })
-        }
+        Secret::Env(name) => std::env::var(name)
+            .map(String::into_bytes)
+            .map_err(|source| SourceError::Env { name: name.clone(), source }),
         Secret::File(path) => {
-            let mut bytes = std::fs::read(path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
+            let mut bytes =
+                std::fs::read(path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
             // Secret files usually end with a newline that is not part of the secret.
             while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                 bytes.pop();

@@ -13,7 +13,9 @@ use super::live::Live;
 use super::observe::{self, CheckMetrics};
 use super::wire::{http_attributes, to_check_response, to_http_request};
 use crate::authz::{Authorizer, Decision, DenyReason, Policy};
-use crate::proto::envoy::service::auth::v3::{authorization_server::Authorization, CheckRequest, CheckResponse};
+use crate::proto::envoy::service::auth::v3::{
+    authorization_server::Authorization, CheckRequest, CheckResponse,
+};
 
 /// The `envoy.service.auth.v3.Authorization` implementation.
 pub(crate) struct CheckService {

@@ -257,8 +257,10 @@ async fn exports_the_check_span_over_otlp_grpc() {
     );
 
     assert!(start_export(None).unwrap().is_none(), "no endpoint, no exporter");
-    let settings =
-        ExportSettings { endpoint: format!("http://{addr}"), service_name: Some("gatehouse-test".to_owned()) };
+    let settings = ExportSettings {
+        endpoint: format!("http://{addr}"),
+        service_name: Some("gatehouse-test".to_owned()),
+    };
     let tracer = start_export(Some(&settings)).unwrap().expect("an endpoint starts the exporter");
     {
         let _default = tracing::subscriber::set_default(Registry::default().with(export_layer()));

@@ -21,7 +21,10 @@ pub(crate) fn http_attributes(check: &CheckRequest) -> Option<&attribute_context
 /// Borrows everything from the CheckRequest. Headers come from the merged
 /// `headers` map and from `header_map` (`encode_raw_headers: true`), which
 /// carries one entry per value with the raw bytes.
-pub fn to_http_request<'a>(check: &'a CheckRequest, http: &'a attribute_context::HttpRequest) -> HttpRequest<'a> {
+pub fn to_http_request<'a>(
+    check: &'a CheckRequest,
+    http: &'a attribute_context::HttpRequest,
+) -> HttpRequest<'a> {
     let raw = http.header_map.iter().flat_map(|map| map.headers.iter()).map(|h| {
         let value = if h.raw_value.is_empty() { h.value.as_bytes() } else { h.raw_value.as_slice() };
         (h.key.as_str(), value)
@@ -108,7 +111,11 @@ fn deny_response(deny: &Deny) -> CheckResponse {
     insert(&mut metadata, "decision", string("deny"));
     insert(&mut metadata, "reason", string(reason.as_str()));
     CheckResponse {
-        status: Some(rpc::Status { code: grpc_code(reason), message: reason.as_str().to_owned(), details: Vec::new() }),
+        status: Some(rpc::Status {
+            code: grpc_code(reason),
+            message: reason.as_str().to_owned(),
+            details: Vec::new(),
+        }),
         http_response: Some(check_response::HttpResponse::DeniedResponse(denied)),
         dynamic_metadata: Some(metadata),
     }
@@ -141,7 +148,8 @@ fn allow_metadata(allow: &Allow) -> Struct {
 /// Every verified claim as a Struct: converted once per verified token (the
 /// token's wire slot keeps it), so a cache hit only clones it.
 fn all_claims(token: &VerifiedToken) -> Struct {
-    let render = || Struct { fields: token.claims.iter().map(|(k, v)| (k.clone(), to_proto_value(v))).collect() };
+    let render =
+        || Struct { fields: token.claims.iter().map(|(k, v)| (k.clone(), to_proto_value(v))).collect() };
     match token.wire.get_or_init(render) {
         Some(rendered) => rendered.clone(),
         None => render(),
@@ -162,7 +170,9 @@ fn to_proto_value(value: &Value) -> ProtoValue {
         Value::Bool(b) => Kind::BoolValue(*b),
         Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
         Value::String(s) => Kind::StringValue(s.clone()),
-        Value::Array(items) => Kind::ListValue(ListValue { values: items.iter().map(to_proto_value).collect() }),
+        Value::Array(items) => {
+            Kind::ListValue(ListValue { values: items.iter().map(to_proto_value).collect() })
+        }
         Value::Object(map) => Kind::StructValue(Struct {
             fields: map.iter().map(|(k, v)| (k.clone(), to_proto_value(v))).collect(),
         }),

@@ -8,9 +8,9 @@ pub(crate) mod process;
 
 use tracing_subscriber::EnvFilter;
 
-pub(crate) use export::{exporting, start_export, ExportSettings};
 #[cfg(test)]
 pub(crate) use export::{export_layer, export_layer_for, fill, provider_builder, sdk_tracer, Slot};
+pub(crate) use export::{exporting, start_export, ExportSettings};
 
 /// Output format of log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -15,10 +15,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+use crate::alg::Algorithm;
 use crate::authz::jwt::{TokenError, VerifiedToken};
 use crate::authz::{evaluate, Allow, Decision, Deny, DenyReason, HttpRequest, Policy};
 use crate::clock::unix_now;
-use crate::alg::Algorithm;
 use crate::keys::{KeySet, KeySource, VerifyingKey};
 
 const ISS_A: &str = "https://a.example";

@@ -12,9 +12,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use crate::alg::Algorithm;
 use crate::authz::jwt::TokenError;
 pub(super) use crate::authz::*;
-use crate::alg::Algorithm;
 use crate::keys::{KeySet, KeySource, StaticKeys, VerifyingKey};
 
 pub(super) const NOW: u64 = 1_700_000_000;

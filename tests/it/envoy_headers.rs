@@ -10,13 +10,11 @@
 //! A case asserts what the client got and, on an allow, what the echo
 //! upstream received; on a refusal, that the upstream was not reached.
 
-mod common;
-
 use std::time::Duration;
 
-use common::envoy::{parse_http1, upstream_saw, Reply, Stack, StackOptions};
-use gatehouse::dev::{jwks_json, now_unix, SigningKey};
-use gatehouse::keys::Algorithm;
+use gatehouse_testkit::envoy::{parse_http1, upstream_saw, Reply, Stack, StackOptions};
+use gatehouse_testkit::Algorithm;
+use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -89,7 +87,7 @@ impl Env {
 
     /// A valid token for `sub`; `scope: None` leaves the claim out.
     fn token(&self, sub: &str, scope: Option<&str>) -> String {
-        let now = now_unix();
+        let now = unix_now();
         let mut claims = json!({
             "iss": "https://idp.test",
             "sub": sub,

@@ -1,14 +1,12 @@
 //! Resource limits: header bounds and the concurrent-Check bound, whose
 //! overload answer is a 503 deny — never an allow, never an RPC error.
 
-mod common;
-
 use std::time::Duration;
 
-use common::idp::{Idp, Mode};
-use common::*;
-use gatehouse::dev::{jwks_json, now_unix, SigningKey};
-use gatehouse::keys::Algorithm;
+use gatehouse_testkit::idp::{Idp, Mode};
+use gatehouse_testkit::Algorithm;
+use gatehouse_testkit::*;
+use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use serde_json::json;
 
 fn config(uri: &str, limits: &str) -> String {
@@ -28,7 +26,7 @@ limits: {limits}
 }
 
 fn token(key: &SigningKey) -> String {
-    key.mint(&json!({"iss": "https://idp.test", "sub": "alice", "exp": now_unix() + 300})).unwrap()
+    key.mint(&json!({"iss": "https://idp.test", "sub": "alice", "exp": unix_now() + 300})).unwrap()
 }
 
 async fn ready(gatehouse: &Gatehouse) {
@@ -48,11 +46,9 @@ async fn over_the_concurrency_bound_a_check_is_denied_with_503() {
     // Validation refuses waiters that could hold every permit (that is what
     // `max_unknown_kid_waiters` is for); set in code, they let one Check
     // hold the only permit for as long as this test needs.
-    let mut limited = gatehouse::config::from_yaml(&config(&idp.uri(), "{}")).unwrap();
-    limited.limits.max_concurrent_checks = 1;
-    limited.limits.max_unknown_kid_waiters = Some(1);
-    limited.limits.unknown_kid_wait = Duration::from_secs(10);
-    let mut gatehouse = Gatehouse::start_config(limited).await;
+    let mut limited = specs(&config(&idp.uri(), "{}"));
+    limited.set_check_bounds(1, 1, Duration::from_secs(10));
+    let mut gatehouse = Gatehouse::start_specs(limited).await;
     ready(&gatehouse).await;
     let good = format!("Bearer {}", token(&key));
     ok(&gatehouse.check(request("GET", "/x", &[("authorization", &good)])).await);

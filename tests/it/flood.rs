@@ -7,8 +7,6 @@
 //! (gatehouse runs inside the test) must not grow by the flood, i.e. failed
 //! verifications are never cached. The whole burst runs against a deadline.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,13 +14,13 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::idp::{Idp, Mode};
-use common::*;
-use gatehouse::dev::{jwks_json, now_unix, SigningKey};
-use gatehouse::keys::Algorithm;
-use gatehouse::server::proto::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use gatehouse::server::proto::envoy::service::auth::v3::{CheckRequest, CheckResponse};
-use gatehouse::telemetry::process::{parse_stat, parse_status};
+use gatehouse::internals::wire::authorization_client::AuthorizationClient;
+use gatehouse::internals::wire::{CheckRequest, CheckResponse};
+use gatehouse::internals::{parse_stat, parse_status};
+use gatehouse_testkit::idp::{Idp, Mode};
+use gatehouse_testkit::Algorithm;
+use gatehouse_testkit::*;
+use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -80,8 +78,8 @@ fn claims(sub: &str) -> serde_json::Value {
         "iss": ISSUER,
         "aud": "orders-api",
         "sub": sub,
-        "iat": now_unix(),
-        "exp": now_unix() + 600,
+        "iat": unix_now(),
+        "exp": unix_now() + 600,
     })
 }
 
@@ -147,7 +145,7 @@ fn garbage(rng: &mut impl Rng, j: usize) -> CheckRequest {
                 "iss": ISSUER,
                 "aud": "orders-api",
                 "sub": format!("{:x}", rng.random::<u64>()),
-                "exp": now_unix() + 600,
+                "exp": unix_now() + 600,
             });
             let len = [0, 32, 64, 64, 256][rng.random_range(0..5)];
             let signature = random_bytes(rng, len);

@@ -10,8 +10,6 @@
 //! each group has a control case showing the crafting helpers produce tokens
 //! gatehouse accepts when nothing is wrong with them.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,11 +22,11 @@ use base64::alphabet::URL_SAFE;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
-use common::*;
-use gatehouse::dev::{jwks_json, now_unix, SigningKey};
-use gatehouse::keys::Algorithm;
-use gatehouse::server::proto::envoy::config::core::v3::{HeaderMap, HeaderValue};
-use gatehouse::server::proto::envoy::service::auth::v3::{CheckRequest, CheckResponse};
+use gatehouse::internals::wire::{CheckRequest, CheckResponse};
+use gatehouse::internals::wire::{HeaderMap, HeaderValue};
+use gatehouse_testkit::Algorithm;
+use gatehouse_testkit::*;
+use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use serde_json::{json, Value};
 
 const RS_ISS: &str = "https://rs.test";
@@ -231,7 +229,7 @@ fn unb64(text: &str) -> Vec<u8> {
 /// Registered claims that pass every provider, `extra` merged over; a null
 /// in `extra` removes that claim.
 fn claims(iss: &str, extra: Value) -> Value {
-    let now = now_unix();
+    let now = unix_now();
     let mut claims = json!({"iss": iss, "aud": AUD, "sub": "alice", "iat": now, "exp": now + 300});
     let map = claims.as_object_mut().unwrap();
     for (name, value) in extra.as_object().unwrap() {
@@ -787,7 +785,7 @@ async fn crit_headers_are_refused() {
     let mut f = Fixture::start().await;
     let payload = claims(RS_ISS, json!({})).to_string();
     let headers = [
-        json!({"alg": "RS256", "kid": "rs-1", "crit": ["exp"], "exp": now_unix() + 60}),
+        json!({"alg": "RS256", "kid": "rs-1", "crit": ["exp"], "exp": unix_now() + 60}),
         json!({"alg": "RS256", "kid": "rs-1", "crit": []}),
         json!({"alg": "RS256", "kid": "rs-1", "crit": ["x-unknown"], "x-unknown": true}),
         json!({"alg": "RS256", "kid": "rs-1", "crit": ["x-unknown"]}),
@@ -891,7 +889,7 @@ async fn jwe_and_wrong_segment_counts_are_refused() {
 #[tokio::test]
 async fn duplicate_json_members_are_refused() {
     let mut f = Fixture::start().await;
-    let now = now_unix();
+    let now = unix_now();
     let good_payload = claims(RS_ISS, json!({})).to_string();
     let good_header = r#"{"alg":"RS256","kid":"rs-1"}"#;
     f.expect_allow("/rs", &f.rs_raw(good_header, &good_payload), "control").await;
@@ -1104,7 +1102,7 @@ async fn non_zero_trailing_bits_are_refused() {
 #[tokio::test]
 async fn wrongly_typed_claims_are_refused() {
     let mut f = Fixture::start().await;
-    let now = now_unix();
+    let now = unix_now();
     let cases = [
         ("exp as string", json!({"exp": (now + 300).to_string()})),
         ("exp as bool", json!({"exp": true})),
@@ -1151,7 +1149,7 @@ async fn wrongly_typed_claims_are_refused() {
 async fn time_boundaries_with_the_default_clock_skew() {
     let mut f = Fixture::start().await;
     let skew = 60;
-    let now = now_unix();
+    let now = unix_now();
     let deny = [
         ("exp = now - skew - 1", json!({"exp": now - skew - 1}), "expired"),
         ("exp = now - skew", json!({"exp": now - skew}), "expired"),
@@ -1185,7 +1183,7 @@ async fn time_boundaries_with_the_default_clock_skew() {
 #[tokio::test]
 async fn time_boundaries_with_zero_clock_skew() {
     let mut f = Fixture::start().await;
-    let now = now_unix();
+    let now = unix_now();
     for (label, extra, expected) in [
         ("exp = now - 1", json!({"exp": now - 1}), "expired"),
         ("exp = now", json!({"exp": now}), "expired"),
@@ -1213,7 +1211,7 @@ async fn time_boundaries_with_zero_clock_skew() {
 #[tokio::test]
 async fn extreme_numeric_dates_are_decided_without_panic() {
     let mut f = Fixture::start().await;
-    let now = now_unix();
+    let now = unix_now();
     let header = r#"{"alg":"RS256","kid":"rs-1"}"#;
     // Claims written as text, so numbers keep exactly the spelling under test.
     let with = |name: &str, value: &str| {

@@ -200,12 +200,17 @@ fn dockerfile_builds_a_distroless_non_root_image() {
 #[test]
 fn dockerfile_dependency_stage_loads_the_manifest() {
     let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
-    let stubs = ["src/main.rs", "src/lib.rs", "benches/check.rs"];
+    let stubs = ["src/main.rs", "src/lib.rs", "benches/check.rs", "testkit/src/lib.rs"];
     for stub in stubs {
         assert!(dockerfile.contains(&format!("> {stub}")), "the Dockerfile no longer writes {stub}");
     }
     let dir = tempfile::tempdir().unwrap();
-    for file in ["Cargo.toml", "Cargo.lock", "build.rs"] {
+    for file in ["Cargo.toml", "Cargo.lock", "build.rs", "testkit/Cargo.toml"] {
+        assert!(
+            dockerfile.contains(&format!("COPY {file} ")) || dockerfile.contains(&format!(" {file} ")),
+            "{file}"
+        );
+        std::fs::create_dir_all(dir.path().join(file).parent().unwrap()).unwrap();
         std::fs::copy(repo().join(file), dir.path().join(file)).unwrap();
     }
     for stub in stubs {

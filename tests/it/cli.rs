@@ -1,16 +1,14 @@
 //! The built `gatehouse` binary: `--version`, `check-config`, the `dev`
 //! helpers, and a full `serve` → Check → SIGTERM round trip.
 
-mod common;
-
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{header, ok, request};
-use gatehouse::server::proto::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use gatehouse::internals::wire::authorization_client::AuthorizationClient;
+use gatehouse_testkit::{denied, header, ok, request};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
@@ -314,7 +312,7 @@ rules:
   - match: {{ path_prefix: /api }}
     require: {{ providers: [dev] }}
 "#,
-            issuer = gatehouse::dev::DEFAULT_ISSUER,
+            issuer = gatehouse::internals::DEFAULT_ISSUER,
             jwks = jwks_path.display(),
         ),
     );
@@ -343,7 +341,7 @@ rules:
 
         let response =
             client.check(request("GET", "/api/orders", &[])).await.expect("Check RPC").into_inner();
-        let (status, code, _) = common::denied(&response);
+        let (status, code, _) = denied(&response);
         assert_eq!((status, code), (401, 16));
     }
 

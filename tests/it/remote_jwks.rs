@@ -2,15 +2,13 @@
 //! first fetch, IdP outage at start (503, then recovery), garbage documents
 //! and outages after keys were loaded.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::idp::{Idp, Mode};
-use common::*;
-use gatehouse::dev::{jwks_json, now_unix, SigningKey};
-use gatehouse::keys::Algorithm;
-use gatehouse::server::proto::envoy::service::auth::v3::CheckResponse;
+use gatehouse::internals::wire::CheckResponse;
+use gatehouse_testkit::idp::{Idp, Mode};
+use gatehouse_testkit::Algorithm;
+use gatehouse_testkit::*;
+use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use serde_json::json;
 
 const ISSUER: &str = "https://idp.test";
@@ -39,8 +37,8 @@ fn token(key: &SigningKey) -> String {
         "iss": ISSUER,
         "aud": "orders-api",
         "sub": "alice",
-        "iat": now_unix(),
-        "exp": now_unix() + 300,
+        "iat": unix_now(),
+        "exp": unix_now() + 300,
     }))
     .unwrap()
 }

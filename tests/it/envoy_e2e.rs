@@ -4,17 +4,15 @@
 //! upstream app received. Several scenarios share one stack to keep the
 //! number of Envoy starts small.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use common::envoy::{
+use gatehouse_testkit::envoy::{
     deploy_config, envoy_validate, render, upstream_path, upstream_saw, Reply, Stack, StackOptions,
 };
-use gatehouse::dev::{jwks_json, now_unix, SigningKey};
-use gatehouse::keys::Algorithm;
+use gatehouse_testkit::Algorithm;
+use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use serde_json::{json, Value};
 
 const ISSUER: &str = "https://idp.test";
@@ -52,7 +50,7 @@ fn key(kid: &str) -> SigningKey {
 
 /// A valid token for `alice` with `scope`, `extra` claims merged over it.
 fn token(key: &SigningKey, scope: &str, extra: Value) -> String {
-    let now = now_unix();
+    let now = unix_now();
     let mut claims = json!({
         "iss": ISSUER,
         "sub": "alice",
@@ -117,7 +115,7 @@ async fn sidecar_decisions_identity_headers_paths_cors_and_access_log() {
     // --- bad tokens: 401 invalid_token
     let other_k1 = key("k1"); // same kid, another key: the signature cannot verify
     for (what, bad) in [
-        ("expired", token(&k1, "orders:read", json!({"iat": now_unix() - 7200, "exp": now_unix() - 3600}))),
+        ("expired", token(&k1, "orders:read", json!({"iat": unix_now() - 7200, "exp": unix_now() - 3600}))),
         ("bad signature", token(&other_k1, "orders:read", json!({}))),
         ("wrong audience", token(&k1, "orders:read", json!({"aud": "billing-api"}))),
     ] {
@@ -244,13 +242,13 @@ async fn sidecar_key_rotation_under_traffic_then_gatehouse_outage_fails_closed()
     let phase = Duration::from_millis(800);
     tokio::time::sleep(phase).await;
     // The IdP publishes the new key ahead of using it...
-    stack.idp.set(common::idp::Mode::Serve(jwks_json(&[&k1, &k2])));
+    stack.idp.set(gatehouse_testkit::idp::Mode::Serve(jwks_json(&[&k1, &k2])));
     tokio::time::sleep(phase).await;
     // ...then signs with it: gatehouse has never seen `rot-2` and must fetch it.
     *current.write().unwrap() = (2, t2.clone());
     tokio::time::sleep(phase * 2).await;
     // ...and finally retires the old key.
-    stack.idp.set(common::idp::Mode::Serve(jwks_json(&[&k2])));
+    stack.idp.set(gatehouse_testkit::idp::Mode::Serve(jwks_json(&[&k2])));
     tokio::time::sleep(phase).await;
     stop.store(true, Ordering::SeqCst);
     for worker in workers {

@@ -4,19 +4,16 @@
 //! published keeps being allowed, and served from the cache, across the
 //! refresh. Every wait polls against a deadline.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::idp::{Idp, Mode};
-use common::*;
-use gatehouse::authz::jwt::{TokenError, VerifiedToken};
-use gatehouse::authz::{Authorizer, Decision, DenyReason, HttpRequest, Policy};
-use gatehouse::dev::{jwks_json, now_unix, SigningKey};
-use gatehouse::keys::{Algorithm, KeySource};
-use gatehouse::server::proto::envoy::service::auth::v3::CheckResponse;
-use gatehouse::telemetry::KeyMetrics;
+use gatehouse::internals::wire::CheckResponse;
+use gatehouse::internals::{
+    cached_tokens, key_source, start_policy, Authorizer, Decision, DenyReason, HttpRequest, KeySource,
+    Policy, TokenError, VerifiedToken,
+};
+use gatehouse_testkit::idp::{Idp, Mode};
+use gatehouse_testkit::*;
 use serde_json::{json, Value};
 
 const ISSUER: &str = "https://idp.test";
@@ -49,8 +46,8 @@ fn token(key: &SigningKey, sub: &str) -> String {
         "iss": ISSUER,
         "aud": "orders-api",
         "sub": sub,
-        "iat": now_unix(),
-        "exp": now_unix() + 300,
+        "iat": unix_now(),
+        "exp": unix_now() + 300,
     }))
     .unwrap()
 }
@@ -166,17 +163,14 @@ async fn a_cached_token_is_refused_once_its_key_is_rotated_out() {
 /// builds them.
 struct Stack {
     source: Arc<dyn KeySource>,
+    policy: Policy,
     authorizer: Authorizer,
 }
 
 impl Stack {
     async fn start(yaml: &str) -> Stack {
-        let config = gatehouse::config::from_yaml(yaml).expect("valid test config");
-        let sources = gatehouse::app::build_key_sources(&config, &Arc::new(KeyMetrics::default()))
-            .expect("key sources");
-        let source = sources[0].clone();
-        let policy = Policy::compile(&config, sources).expect("policy");
-        let stack = Stack { source, authorizer: Authorizer::new(policy) };
+        let policy = start_policy(specs(yaml)).expect("key sources");
+        let stack = Stack { source: key_source(&policy, 0), policy, authorizer: Authorizer::new() };
         stack.wait_for_keys(|kids| !kids.is_empty(), "first key set").await;
         stack
     }
@@ -204,11 +198,11 @@ impl Stack {
             headers: vec![("authorization", auth.as_bytes())],
             context_extensions: None,
         };
-        self.authorizer.check(&request).await
+        self.authorizer.check(&self.policy, &request).await
     }
 
     fn entries(&self) -> u64 {
-        self.authorizer.policy().token_cache.as_ref().expect("cache enabled by default").len()
+        cached_tokens(&self.policy).expect("cache enabled by default")
     }
 }
 

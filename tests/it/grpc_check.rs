@@ -1,10 +1,8 @@
 //! Check over real gRPC against an in-process gatehouse on 127.0.0.1:0.
 
-mod common;
-
-use common::*;
-use gatehouse::dev::{jwks_json, now_unix, SigningKey};
-use gatehouse::keys::Algorithm;
+use gatehouse_testkit::Algorithm;
+use gatehouse_testkit::*;
+use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use prost_types::value::Kind;
 use serde_json::json;
 
@@ -60,7 +58,7 @@ async fn fixture() -> Fixture {
 }
 
 fn claims(extra: serde_json::Value) -> serde_json::Value {
-    let mut claims = json!({"iss": ISSUER, "aud": "orders-api", "sub": "alice", "exp": now_unix() + 300, "iat": now_unix()});
+    let mut claims = json!({"iss": ISSUER, "aud": "orders-api", "sub": "alice", "exp": unix_now() + 300, "iat": unix_now()});
     claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     claims
 }
@@ -112,10 +110,10 @@ async fn every_allow_and_deny_case_over_grpc() {
     // Bad tokens: each a 401 invalid_token with a description.
     let other_key = SigningKey::generate(Algorithm::ES256, "k1").unwrap();
     let cases = [
-        ("expired", f.key.mint(&claims(json!({"exp": now_unix() - 3600}))).unwrap(), "token has expired"),
+        ("expired", f.key.mint(&claims(json!({"exp": unix_now() - 3600}))).unwrap(), "token has expired"),
         (
             "not yet valid",
-            f.key.mint(&claims(json!({"nbf": now_unix() + 3600}))).unwrap(),
+            f.key.mint(&claims(json!({"nbf": unix_now() + 3600}))).unwrap(),
             "token is not yet valid",
         ),
         ("bad signature", other_key.mint(&claims(json!({}))).unwrap(), "signature is invalid"),
@@ -247,7 +245,7 @@ async fn hmac_provider_and_provider_pinning() {
     )
     .unwrap();
     let service =
-        hs.mint(&json!({"iss": "https://internal.test", "sub": "billing", "exp": now_unix() + 60})).unwrap();
+        hs.mint(&json!({"iss": "https://internal.test", "sub": "billing", "exp": unix_now() + 60})).unwrap();
     let response =
         f.gatehouse.check(request("POST", "/internal/jobs", &[("authorization", &bearer(&service))])).await;
     assert_eq!(header(&ok(&response).headers, "x-service"), Some("billing"));
@@ -271,7 +269,7 @@ async fn hmac_provider_and_provider_pinning() {
 #[tokio::test]
 async fn garbage_input_gets_a_clean_deny() {
     let mut f = fixture().await;
-    let empty = gatehouse::server::proto::envoy::service::auth::v3::CheckRequest::default();
+    let empty = gatehouse::internals::wire::CheckRequest::default();
     let (status, code, _) = denied(&f.gatehouse.check(empty).await);
     assert_eq!((status, code), (400, 3));
     // No rule matches.

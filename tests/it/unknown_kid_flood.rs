@@ -7,16 +7,14 @@
 //! `kid` is denied, each answer comes long before the 10 s fetch timeout, and
 //! the whole flood costs the IdP one request.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::idp::{Idp, Mode};
-use common::*;
-use gatehouse::dev::{jwks_json, now_unix, SigningKey};
-use gatehouse::keys::Algorithm;
-use gatehouse::server::proto::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use gatehouse::server::proto::envoy::service::auth::v3::CheckResponse;
+use gatehouse::internals::wire::authorization_client::AuthorizationClient;
+use gatehouse::internals::wire::CheckResponse;
+use gatehouse_testkit::idp::{Idp, Mode};
+use gatehouse_testkit::Algorithm;
+use gatehouse_testkit::*;
+use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use serde_json::json;
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
@@ -64,7 +62,7 @@ limits:
 }
 
 fn token(key: &SigningKey) -> String {
-    let now = now_unix();
+    let now = unix_now();
     let claims = json!({ "iss": ISSUER, "aud": "orders-api", "sub": "alice", "iat": now, "exp": now + 300 });
     key.mint(&claims).unwrap()
 }

@@ -3,12 +3,10 @@
 //! scopes, claims, CORS preflight bypass, the `gatehouse_rule` context
 //! extension and the `default` action.
 
-mod common;
-
-use common::*;
-use gatehouse::dev::{jwks_json, now_unix, SigningKey};
-use gatehouse::keys::Algorithm;
-use gatehouse::server::proto::envoy::service::auth::v3::{CheckRequest, CheckResponse};
+use gatehouse::internals::wire::{CheckRequest, CheckResponse};
+use gatehouse_testkit::Algorithm;
+use gatehouse_testkit::*;
+use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use prost_types::value::Kind;
 use serde_json::{json, Value};
 
@@ -45,7 +43,7 @@ impl Keys {
 }
 
 fn merged(issuer: &str, extra: Value) -> Value {
-    let now = now_unix();
+    let now = unix_now();
     let mut claims = json!({"iss": issuer, "sub": "alice", "iat": now, "exp": now + 300});
     claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     claims
@@ -91,9 +89,9 @@ async fn start(top: &str, rules: &str) -> (Keys, Gatehouse) {
 async fn start_unless_refused(top: &str, rules: &str, paths: &[&str]) -> Option<(Keys, Gatehouse)> {
     let keys = Keys::new();
     let yaml = config_yaml(&keys, top, rules);
-    match gatehouse::config::from_yaml(&yaml) {
+    match gatehouse::internals::from_yaml(&yaml) {
         Ok(_) => Some((keys, Gatehouse::start(&yaml).await)),
-        Err(gatehouse::config::ConfigError::Invalid(problems)) => {
+        Err(gatehouse::internals::ConfigError::Invalid(problems)) => {
             for path in paths {
                 assert!(problems.iter().any(|p| p.path == *path), "refused, but not at {path}: {problems:?}");
             }
@@ -546,7 +544,7 @@ async fn optional_tokens() {
     // An invalid token is still a 401, never an anonymous allow.
     let other = SigningKey::generate(Algorithm::ES256, "corp-1").unwrap();
     for (what, token) in [
-        ("expired", keys.corp(json!({"exp": now_unix() - 3600}))),
+        ("expired", keys.corp(json!({"exp": unix_now() - 3600}))),
         ("bad signature", other.mint(&merged(CORP_ISSUER, json!({}))).unwrap()),
         ("unknown issuer", keys.corp(json!({"iss": "https://elsewhere.test"}))),
         ("garbage", "not-a-jwt".to_owned()),

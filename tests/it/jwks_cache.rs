@@ -3,16 +3,14 @@
 //! hung IdP, oversized bodies, OIDC discovery, key metrics and the start-up
 //! readiness window. Every wait polls against a deadline.
 
-mod common;
-
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::idp::{Discovery, Idp, Mode};
-use common::*;
-use gatehouse::dev::{jwks_json, now_unix, SigningKey};
-use gatehouse::keys::Algorithm;
-use gatehouse::server::proto::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use gatehouse::server::proto::envoy::service::auth::v3::CheckResponse;
+use gatehouse::internals::wire::authorization_client::AuthorizationClient;
+use gatehouse::internals::wire::CheckResponse;
+use gatehouse_testkit::idp::{Discovery, Idp, Mode};
+use gatehouse_testkit::Algorithm;
+use gatehouse_testkit::*;
+use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
@@ -60,8 +58,8 @@ fn token(key: &SigningKey) -> String {
         "iss": ISSUER,
         "aud": "orders-api",
         "sub": "alice",
-        "iat": now_unix(),
-        "exp": now_unix() + 300,
+        "iat": unix_now(),
+        "exp": unix_now() + 300,
     }))
     .unwrap()
 }
@@ -593,7 +591,7 @@ async fn a_cancelled_check_does_not_stall_the_shared_fetch() {
 async fn a_very_long_max_stale_does_not_panic() {
     let idp = Idp::start(Mode::Serve(jwks(&[&key("old")]))).await;
     let yaml = config(&format!(r#"uri: "{}", max_stale: 9999y"#, idp.uri()));
-    match gatehouse::config::from_yaml(&yaml) {
+    match gatehouse::internals::from_yaml(&yaml) {
         Err(error) => assert!(error.to_string().contains("max_stale"), "{error}"),
         Ok(_) => {
             let started = tokio::spawn(async move {

@@ -1,0 +1,58 @@
+//! The test kit: everything gatehouse's integration tests, benchmarks, load
+//! tooling and fuzz seeds need beside gatehouse itself, written once.
+//!
+//! - [`tokens`]: signing keys and the tokens a test IdP issues;
+//! - [`check`]: CheckRequests as Envoy sends them, assertions on the answers;
+//! - [`config`]: the configs tests share;
+//! - [`served`]: gatehouse served in-process on 127.0.0.1:0;
+//! - [`idp`]: a controllable identity provider (JWKS, discovery);
+//! - [`envoy`]: the shipped Envoy configs rendered with test ports, and the
+//!   real Envoy in front of the built binary with the echo upstream.
+//!
+//! Signing keys, the CheckRequest builder and the echo upstream are
+//! gatehouse's own (its `dev` commands use them too), re-exported here.
+
+pub mod check;
+pub mod config;
+pub mod envoy;
+pub mod idp;
+pub mod served;
+pub mod tokens;
+
+use std::path::PathBuf;
+
+pub use check::{assert_overwrites, denied, header, ok, raw_request, request};
+pub use config::{specs, CorpConfig};
+pub use gatehouse::internals::{
+    echo_router, jwks_json, unix_now, Algorithm, CheckRequestBuilder, SigningKey,
+};
+pub use served::Gatehouse;
+pub use tokens::{bearer, claims, es256_key, inline_jwks, random_key, token, AUDIENCE, ISSUER};
+
+/// The repository's root directory (the shipped configs are found from it).
+pub fn repo_root() -> PathBuf {
+    let kit = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    kit.parent().map(PathBuf::from).unwrap_or(kit)
+}
+
+/// The `gatehouse` binary of this build: `GATEHOUSE_BIN`, else the one Cargo
+/// built beside the running test or benchmark (`target/<profile>/gatehouse`,
+/// the test itself being in `target/<profile>/deps/`). Panics when missing:
+/// a test that needs it must fail, never skip.
+pub fn gatehouse_bin() -> PathBuf {
+    let path = match std::env::var_os("GATEHOUSE_BIN").filter(|p| !p.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let exe = std::env::current_exe().expect("the running test's path");
+            let profile_dir =
+                exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps/<test>");
+            profile_dir.join(format!("gatehouse{}", std::env::consts::EXE_SUFFIX))
+        }
+    };
+    assert!(
+        path.exists(),
+        "the gatehouse binary is not at {} (build it, or set GATEHOUSE_BIN)",
+        path.display()
+    );
+    path
+}

@@ -1,0 +1,59 @@
+//! A gatehouse served in-process on 127.0.0.1:0, with a gRPC client: what
+//! most integration tests run against.
+
+use std::net::SocketAddr;
+
+use gatehouse::internals::wire::authorization_client::AuthorizationClient;
+use gatehouse::internals::wire::{CheckRequest, CheckResponse};
+use gatehouse::internals::{Server, Specs};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+pub struct Gatehouse {
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub client: AuthorizationClient<Channel>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Gatehouse {
+    /// Starts gatehouse from a YAML config; listen addresses are forced to 127.0.0.1:0.
+    pub async fn start(yaml: &str) -> Gatehouse {
+        Gatehouse::start_specs(crate::specs(yaml)).await
+    }
+
+    /// Starts gatehouse from a config that a test adjusted after building it.
+    pub async fn start_specs(mut specs: Specs) -> Gatehouse {
+        specs.server.grpc_addr = "127.0.0.1:0".parse().expect("an address");
+        specs.server.http_addr = "127.0.0.1:0".parse().expect("an address");
+        let server = Server::bind(specs).await.expect("bind");
+        let grpc = server.grpc_addr().unwrap();
+        let http = server.http_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        let client = AuthorizationClient::connect(format!("http://{grpc}")).await.expect("connect");
+        Gatehouse { grpc, http, client, stop: Some(stop), task: Some(task) }
+    }
+
+    pub async fn check(&mut self, request: CheckRequest) -> CheckResponse {
+        self.client.check(request).await.expect("Check must never fail at the RPC level").into_inner()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server result");
+        }
+    }
+
+    pub async fn http_get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("http://{}{path}", self.http)).await.expect("http get");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+}

@@ -1,0 +1,55 @@
+//! Keys and tokens: the signing keys of a test IdP and the access tokens it
+//! would issue. Signing is gatehouse's own `SigningKey` (the one `gatehouse
+//! dev mint` uses); this adds the claim sets the tests start from.
+
+use gatehouse::internals::{jwks_json, unix_now, Algorithm, SigningKey};
+use serde_json::{json, Value};
+
+/// The issuer of the test IdP.
+pub const ISSUER: &str = "https://idp.test";
+/// The audience of the API the tests protect.
+pub const AUDIENCE: &str = "orders-api";
+
+/// A fresh ES256 key with this `kid`.
+pub fn es256_key(kid: &str) -> SigningKey {
+    SigningKey::generate(Algorithm::ES256, kid).expect("an ES256 key")
+}
+
+/// A fresh ES256 key with a random `kid`.
+pub fn random_key() -> SigningKey {
+    es256_key(&format!("random-{:016x}", rand::random::<u64>()))
+}
+
+/// The claims of a valid access token issued now: `iss` [`ISSUER`], `aud`
+/// [`AUDIENCE`], `sub` alice, `iat` now, `exp` in 5 minutes; `extra` is
+/// merged over them (`null` removes a claim).
+pub fn claims(extra: Value) -> Value {
+    let now = unix_now();
+    let mut claims = json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + 300 });
+    if let (Some(map), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+        for (key, value) in extra {
+            if value.is_null() {
+                map.remove(key);
+            } else {
+                map.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    claims
+}
+
+/// A valid access token ([`claims`] with `extra`) signed by `key`.
+pub fn token(key: &SigningKey, extra: Value) -> String {
+    key.mint(&claims(extra)).expect("signing")
+}
+
+/// `Bearer <token>`.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// The public JWKS of `keys`, on one line: fit for a single-quoted YAML
+/// scalar (`jwks: { inline: '...' }`).
+pub fn inline_jwks(keys: &[&SigningKey]) -> String {
+    jwks_json(keys).replace('\n', "")
+}
