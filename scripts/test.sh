@@ -17,7 +17,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy (warnings are errors)"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo deny (bans, licenses, sources; advisories need the network: see SECURITY.md)"
 DENY_VERSION=0.20.2
@@ -37,7 +37,7 @@ echo "== fuzz smoke (cargo-fuzz, dev build, 15 s per target; installs the pinned
 FUZZ_PROFILE=dev scripts/fuzz.sh 15
 
 echo "== cargo test"
-cargo test --all-targets --locked
+cargo test --workspace --all-targets --locked
 
 echo "== demo (scripts/demo.sh, once, on free ports)"
 DEMO_ONCE=1 scripts/demo.sh

@@ -5,7 +5,7 @@
 pub use crate::alg::{Algorithm, KeyFamily};
 pub use crate::app::Server;
 pub use crate::authz::{
-    evaluate, parse_token, Allow, Authorizer, Decision, Deny, DenyReason, HttpRequest, Policy, TokenError,
+    check_claims, evaluate, parse_token, Allow, Authorizer, Decision, Deny, DenyReason, HttpRequest, Policy, TokenError,
     UnverifiedToken, Validation, VerifiedToken,
 };
 pub use crate::clock::unix_now;
@@ -45,6 +45,12 @@ pub fn key_source(policy: &Policy, index: usize) -> std::sync::Arc<dyn KeySource
 /// Tokens in a policy's verified-token cache now; `None` when it is off.
 pub fn cached_tokens(policy: &Policy) -> Option<u64> {
     policy.token_cache.as_ref().map(|cache| cache.len())
+}
+
+/// Every identity header a policy's providers may set: an allow sets or
+/// removes each of them.
+pub fn identity_headers(policy: &Policy) -> &[std::sync::Arc<str>] {
+    &policy.identity_headers
 }
 
 /// The short hash that stands in logs for a subject.

@@ -3,20 +3,19 @@
 //!
 //!     cargo run --manifest-path fuzz/Cargo.toml --example seed
 //!
-//! Seeds: tokens valid and invalid (minted with `gatehouse::dev::SigningKey`
+//! Seeds: tokens valid and invalid (minted with `gatehouse::internals::SigningKey`
 //! and the fuzz fixture keys), encoded CheckRequests aimed at each rule of the
 //! fuzz policy, the repository's example configs, and the tricky paths of
 //! `src/authz/path_tests.rs`. ES256 signatures are randomized, so a rerun
 //! changes those files' bytes, not what they exercise.
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use gatehouse::server::proto::envoy::config::core::v3::{HeaderMap, HeaderValue};
-use gatehouse::server::proto::envoy::service::auth::v3::{attribute_context, AttributeContext, CheckRequest};
+use gatehouse::internals::wire::{AttributeContext, CheckRequest};
+use gatehouse::internals::CheckRequestBuilder;
 use gatehouse_fuzz::{
     claims, es256_signing_key, hs256_signing_key, GOOD_TOKENS, ISS_ES, ISS_HS, NOW, POLICY_YAML,
 };
@@ -45,8 +44,7 @@ fn main() {
 /// Prints what the fuzz policy decides for each CheckRequest seed, so a
 /// change to the policy or the seeds that leaves no seed allowed is seen.
 fn summarize(checks: &[Vec<u8>]) {
-    use gatehouse::authz::{evaluate, Decision};
-    use gatehouse::server::grpc::to_http_request;
+    use gatehouse::internals::{evaluate, to_http_request, Decision};
     for (i, bytes) in checks.iter().enumerate() {
         let check = CheckRequest::decode(bytes.as_slice()).expect("seed decodes");
         let Some(http) =
@@ -149,33 +147,9 @@ fn check(
     raw_headers: &[(&str, &[u8])],
     context: &[(&str, &str)],
 ) -> Vec<u8> {
-    let http = attribute_context::HttpRequest {
-        id: "17".into(),
-        method: method.into(),
-        headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        path: path.into(),
-        host: host.into(),
-        scheme: "https".into(),
-        protocol: "HTTP/2".into(),
-        header_map: (!raw_headers.is_empty()).then(|| HeaderMap {
-            headers: raw_headers
-                .iter()
-                .map(|(k, v)| HeaderValue { key: k.to_string(), value: String::new(), raw_value: v.to_vec() })
-                .collect(),
-        }),
-        ..Default::default()
-    };
-    let request = CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(attribute_context::Request { http: Some(http) }),
-            context_extensions: context
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<HashMap<_, _>>(),
-            ..Default::default()
-        }),
-    };
-    request.encode_to_vec()
+    let builder = CheckRequestBuilder::new(method, path).host(host).id("17").scheme("https", "HTTP/2");
+    let builder = raw_headers.iter().fold(builder.headers(headers), |b, (k, v)| b.raw_header(k, v));
+    context.iter().fold(builder, |b, (k, v)| b.context(k, v)).build().encode_to_vec()
 }
 
 fn check_requests() -> Vec<Vec<u8>> {
@@ -312,7 +286,7 @@ fn configs(repo: &Path) -> Vec<Vec<u8>> {
             seeds.push(block.as_bytes().to_vec());
         }
     }
-    let inline_jwks = gatehouse::dev::jwks_json(&[&es256_signing_key()]).replace('\n', "");
+    let inline_jwks = gatehouse::internals::jwks_json(&[&es256_signing_key()]).replace('\n', "");
     seeds.extend(
         [
             "providers:\n  - name: a\n    issuer: https://a.example\n    hmac_secret: { env: X }\n".to_owned(),

@@ -5,9 +5,9 @@
 //! decides exactly as the one without it (first call fills, second hits).
 #![no_main]
 
-use gatehouse::authz::evaluate;
-use gatehouse::server::grpc::{to_check_response, to_http_request};
-use gatehouse::server::proto::envoy::service::auth::v3::{CheckRequest, CheckResponse};
+use gatehouse::internals::evaluate;
+use gatehouse::internals::wire::{CheckRequest, CheckResponse};
+use gatehouse::internals::{to_check_response, to_http_request};
 use gatehouse_fuzz::{check_decision, CACHED_POLICY, NOW, POLICY};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;

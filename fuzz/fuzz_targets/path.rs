@@ -4,7 +4,7 @@
 //! no `//`, no dot segment, no query or fragment.
 #![no_main]
 
-use gatehouse::authz::path::normalize;
+use gatehouse::internals::normalize_path as normalize;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

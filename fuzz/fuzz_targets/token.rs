@@ -4,7 +4,7 @@
 //! `check_claims` on its own claims.
 #![no_main]
 
-use gatehouse::authz::jwt::{check_claims, parse};
+use gatehouse::internals::{check_claims, parse_token as parse};
 use gatehouse_fuzz::{KEYS, NOW, VALIDATIONS};
 use libfuzzer_sys::fuzz_target;
 

@@ -10,11 +10,10 @@ use std::sync::{Arc, LazyLock};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use gatehouse::authz::jwt::Validation;
-use gatehouse::authz::{Decision, HttpRequest, Policy};
-use gatehouse::config::from_yaml;
-use gatehouse::dev::SigningKey;
-use gatehouse::keys::{Algorithm, KeySet, KeySource, StaticKeys, VerifyingKey};
+use gatehouse::internals::{
+    from_yaml, policy_with_keys, Algorithm, Decision, HttpRequest, KeySet, KeySource, Policy, SigningKey,
+    StaticKeys, Validation, VerifyingKey,
+};
 use serde_json::{json, Value};
 
 /// The fixed "now" of every decision (2023-11-14), so a run is deterministic.
@@ -190,9 +189,9 @@ limits: { max_token_bytes: 8192, max_headers: 64, max_header_bytes: 16384 }
 "#;
 
 fn compile(yaml: &str) -> Policy {
-    let config = from_yaml(yaml).unwrap_or_else(|e| panic!("fuzz policy does not load: {e}"));
-    let sources = config.providers.iter().map(|_| static_keys()).collect();
-    Policy::compile(&config, sources).expect("fuzz policy compiles")
+    let specs = from_yaml(yaml).unwrap_or_else(|e| panic!("fuzz policy does not load: {e}"));
+    let sources = (0..specs.providers()).map(|_| static_keys()).collect();
+    policy_with_keys(specs, sources)
 }
 
 /// [`POLICY_YAML`] compiled, cache off.
@@ -250,7 +249,7 @@ pub fn check_decision(policy: &Policy, decision: &Decision) {
         );
     }
     assert_eq!(allow.provider.is_some(), allow.token.is_some(), "provider and token go together");
-    for identity in &policy.identity_headers {
+    for identity in gatehouse::internals::identity_headers(policy) {
         let set = allow.set_headers.iter().any(|(n, _)| n == identity);
         let removed = allow.remove_headers.contains(identity);
         assert!(set || removed, "identity header `{identity}` neither set nor removed: {allow:?}");

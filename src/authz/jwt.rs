@@ -299,7 +299,7 @@ impl UnverifiedToken<'_> {
 }
 
 /// Registered claim checks (RFC 7519 §4.1) with the provider's leeway.
-pub(crate) fn check_claims(
+pub fn check_claims(
     claims: &Map<String, Value>,
     rules: &Validation,
     now: u64,

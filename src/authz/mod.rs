@@ -27,7 +27,7 @@ pub use authorizer::Authorizer;
 pub(crate) use cache::CacheSettings;
 pub use decision::{Allow, Decision, Deny, DenyReason};
 pub(crate) use identity::ClaimPath;
-pub use jwt::{parse as parse_token, TokenError, UnverifiedToken, Validation, VerifiedToken};
+pub use jwt::{check_claims, parse as parse_token, TokenError, UnverifiedToken, Validation, VerifiedToken};
 pub(crate) use matcher::{anchored_regex, HeaderCondition, HeaderTest, Matcher, MatcherParts};
 pub use policy::Policy;
 pub(crate) use policy::{Limits, MetadataSpec, PolicySpec, ProviderId, ProviderSpec};

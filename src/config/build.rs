@@ -58,6 +58,11 @@ pub struct Specs {
 }
 
 impl Specs {
+    /// How many providers the config has.
+    pub fn providers(&self) -> usize {
+        self.keys.len()
+    }
+
     /// Sets the concurrency bounds without the checks `build` applies (which
     /// keep waiters below the Check permits): for tests of what the bounds do.
     pub fn set_check_bounds(
