@@ -1,6 +1,6 @@
 //! `gatehouse` with the system allocator: the same `main` as `src/main.rs`
 //! without its `#[global_allocator]` (an example binary gets the system
-//! allocator), so `bench/load.sh` can compare allocators on the identical code
+//! allocator), so `loadtest/load.sh` can compare allocators on the identical code
 //! path.
 //!
 //! ```sh

@@ -3,7 +3,7 @@
 //! The floor any ext_authz server written with tonic starts from: the same
 //! runtime (multi-threaded tokio, one worker per allowed CPU), the same
 //! generated service code and the same transport settings as `gatehouse
-//! serve`, but no decision. `bench/load.sh` measures it beside gatehouse.
+//! serve`, but no decision. `loadtest/load.sh` measures it beside gatehouse.
 //!
 //! ```sh
 //! cargo run --release --example noop_authz -- 127.0.0.1:9101 [plain|headers|full]

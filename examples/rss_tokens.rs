@@ -3,7 +3,7 @@
 //! otherwise), mints N distinct HS256 tokens, decides each once through
 //! `authz::evaluate` and renders each answer as the gRPC server does (so every
 //! cache entry also holds its rendered dynamic metadata), then reports its own
-//! RSS. `bench/load.sh` runs it; with the allocator `gatehouse` ships
+//! RSS. `loadtest/load.sh` runs it; with the allocator `gatehouse` ships
 //! (mimalloc, unless built with `--no-default-features`).
 //!
 //! ```sh

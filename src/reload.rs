@@ -137,7 +137,7 @@ impl Reloader {
                 return ReloadOutcome::Failed;
             }
         };
-        let (providers, rules) = (keys.len(), policy.rules.len());
+        let (providers, rules) = (keys.len(), policy.routing.rules.len());
         self.live.replace(Snapshot::new(Policy::compile(policy, sources.clone()), decision_log));
         tracing::info!(path = %self.path.display(), providers, rules, "config reloaded");
         *running = Running { keys, sources, server, telemetry };

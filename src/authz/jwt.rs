@@ -299,11 +299,7 @@ impl UnverifiedToken<'_> {
 }
 
 /// Registered claim checks (RFC 7519 §4.1) with the provider's leeway.
-pub fn check_claims(
-    claims: &Map<String, Value>,
-    rules: &Validation,
-    now: u64,
-) -> Result<(), TokenError> {
+pub fn check_claims(claims: &Map<String, Value>, rules: &Validation, now: u64) -> Result<(), TokenError> {
     match claims.get("iss") {
         Some(Value::String(iss)) if *iss == rules.issuer => {}
         Some(Value::String(_)) | None => return Err(TokenError::WrongIssuer),

@@ -30,7 +30,7 @@ pub(crate) use identity::ClaimPath;
 pub use jwt::{check_claims, parse as parse_token, TokenError, UnverifiedToken, Validation, VerifiedToken};
 pub(crate) use matcher::{anchored_regex, HeaderCondition, HeaderTest, Matcher, MatcherParts};
 pub use policy::Policy;
-pub(crate) use policy::{Limits, MetadataSpec, PolicySpec, ProviderId, ProviderSpec};
+pub(crate) use policy::{Limits, MetadataSpec, PolicySpec, ProviderId, ProviderSpec, Routing};
 pub use request::HttpRequest;
 pub(crate) use require::{ClaimCondition, ClaimTest, Requirement, RequirementParts};
 pub(crate) use rules::{Action, Rule};
@@ -50,16 +50,17 @@ pub fn evaluate(policy: &Policy, request: &HttpRequest<'_>, now: u64) -> Decisio
     if exceeds_header_limits(policy, request) {
         return Decision::deny(DenyReason::HeadersTooLarge);
     }
-    let path = match request_path::normalize(request.path, policy.allow_encoded_slashes) {
+    let routing = &policy.routing;
+    let path = match request_path::normalize(request.path, routing.allow_encoded_slashes) {
         Ok(path) => path,
         Err(PathError::EncodedSlash) => return Decision::deny(DenyReason::EncodedSlash),
         Err(_) => return Decision::deny(DenyReason::InvalidPath),
     };
-    let rule = match (&policy.cors_preflight, rules::is_cors_preflight(request)) {
+    let rule = match (&routing.cors_preflight, rules::is_cors_preflight(request)) {
         (Some(cors), true) => cors,
-        _ => match rules::select(&policy.rules, request, &path) {
+        _ => match rules::select(&routing.rules, request, &path) {
             Selection::Rule(rule) => rule,
-            Selection::NoMatch => match &policy.fallback {
+            Selection::NoMatch => match &routing.fallback {
                 Some(rule) => rule,
                 None => return Decision::deny(DenyReason::NoMatchingRule),
             },

@@ -65,16 +65,23 @@ pub(crate) struct Limits {
     pub(crate) max_unknown_kid_waiters: usize,
 }
 
-/// Everything a decision needs except the keys, as `config` builds it.
+/// Which rule decides a request: the configured rules and the ones
+/// gatehouse adds, and how the path they match is read.
 #[derive(Debug)]
-pub(crate) struct PolicySpec {
-    pub(crate) providers: Vec<ProviderSpec>,
+pub(crate) struct Routing {
     pub(crate) rules: Vec<Rule>,
     /// The rule used when none matches (`default: allow_anonymous`), or `None` to deny.
     pub(crate) fallback: Option<Rule>,
     /// Set when `bypass_cors_preflight: true`: the rule preflights get.
     pub(crate) cors_preflight: Option<Rule>,
     pub(crate) allow_encoded_slashes: bool,
+}
+
+/// Everything a decision needs except the keys, as `config` builds it.
+#[derive(Debug)]
+pub(crate) struct PolicySpec {
+    pub(crate) providers: Vec<ProviderSpec>,
+    pub(crate) routing: Routing,
     pub(crate) limits: Limits,
     /// `None` when `cache.enabled: false`.
     pub(crate) cache: Option<CacheSettings>,
@@ -84,10 +91,7 @@ pub(crate) struct PolicySpec {
 /// Everything a decision needs.
 pub struct Policy {
     pub(crate) providers: Vec<Provider>,
-    pub(crate) rules: Vec<Rule>,
-    pub(crate) fallback: Option<Rule>,
-    pub(crate) cors_preflight: Option<Rule>,
-    pub(crate) allow_encoded_slashes: bool,
+    pub(crate) routing: Routing,
     pub(crate) limits: Limits,
     /// Verified tokens, when `cache.enabled`.
     pub(crate) token_cache: Option<TokenCache>,
@@ -130,10 +134,7 @@ impl Policy {
         }
         Policy {
             providers,
-            rules: spec.rules,
-            fallback: spec.fallback,
-            cors_preflight: spec.cors_preflight,
-            allow_encoded_slashes: spec.allow_encoded_slashes,
+            routing: spec.routing,
             limits: spec.limits,
             token_cache: spec.cache.map(TokenCache::new),
             identity_headers,

@@ -10,8 +10,8 @@ use super::build_rules::{build_rules, fallback_rules};
 use super::{Config, JwksConfig, LimitsConfig, Problem, ProviderConfig, ServerConfig, TokenSourceConfig};
 use crate::alg::Algorithm;
 use crate::authz::{
-    CacheSettings, ClaimPath, Limits, MetadataSpec, PolicySpec, ProviderId, ProviderSpec, TokenSource,
-    Validation,
+    CacheSettings, ClaimPath, Limits, MetadataSpec, PolicySpec, ProviderId, ProviderSpec, Routing,
+    TokenSource, Validation,
 };
 use crate::keys::{self, KeyLocation, KeysSpec, Location, RemoteSpec, Secret};
 use crate::telemetry::ExportSettings;
@@ -118,10 +118,12 @@ pub(crate) fn build(config: &Config) -> Result<Specs, Vec<Problem>> {
     Ok(Specs {
         policy: PolicySpec {
             providers,
-            rules,
-            fallback,
-            cors_preflight,
-            allow_encoded_slashes: config.allow_encoded_slashes,
+            routing: Routing {
+                rules,
+                fallback,
+                cors_preflight,
+                allow_encoded_slashes: config.allow_encoded_slashes,
+            },
             limits,
             cache,
             metadata,

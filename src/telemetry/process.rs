@@ -103,9 +103,7 @@ fn gauge<N: EncodeGaugeValue>(
     help: &str,
     value: Option<N>,
 ) -> Result<(), std::fmt::Error> {
-    let Some(value) = value else { return Ok(()) };
-    let metric = ConstGauge::new(value);
-    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+    encode(encoder, name, help, value.map(ConstGauge::new))
 }
 
 /// Encodes one counter, or nothing when `value` is `None`. `name` is given
@@ -116,8 +114,16 @@ fn counter<N: EncodeCounterValue>(
     help: &str,
     value: Option<N>,
 ) -> Result<(), std::fmt::Error> {
-    let Some(value) = value else { return Ok(()) };
-    let metric = ConstCounter::new(value);
+    encode(encoder, name, help, value.map(ConstCounter::new))
+}
+
+fn encode(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric: Option<impl EncodeMetric>,
+) -> Result<(), std::fmt::Error> {
+    let Some(metric) = metric else { return Ok(()) };
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 

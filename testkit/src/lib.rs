@@ -5,6 +5,8 @@
 //! - [`check`]: CheckRequests as Envoy sends them, assertions on the answers;
 //! - [`config`]: the configs tests share;
 //! - [`served`]: gatehouse served in-process on 127.0.0.1:0;
+//! - [`ops`]: its `/readyz` and `/metrics` as tests read them;
+//! - [`process`]: the built binary run as a process;
 //! - [`idp`]: a controllable identity provider (JWKS, discovery);
 //! - [`envoy`]: the shipped Envoy configs rendered with test ports, and the
 //!   real Envoy in front of the built binary with the echo upstream.
@@ -16,6 +18,8 @@ pub mod check;
 pub mod config;
 pub mod envoy;
 pub mod idp;
+pub mod ops;
+pub mod process;
 pub mod served;
 pub mod tokens;
 
@@ -27,12 +31,28 @@ pub use gatehouse::internals::{
     echo_router, jwks_json, unix_now, Algorithm, CheckRequestBuilder, SigningKey,
 };
 pub use served::Gatehouse;
-pub use tokens::{bearer, claims, es256_key, inline_jwks, random_key, token, AUDIENCE, ISSUER};
+pub use tokens::{bearer, claims, es256_key, inline_jwks, random_key, token, token_with, AUDIENCE, ISSUER};
 
 /// The repository's root directory (the shipped configs are found from it).
 pub fn repo_root() -> PathBuf {
     let kit = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     kit.parent().map(PathBuf::from).unwrap_or(kit)
+}
+
+/// A pinned tool the test script installs into `.venv` (Envoy, kubectl,
+/// kubernetes-validate): `$env` if set, else `.venv/bin/<name>`. Panics when
+/// missing: a test that needs it must fail, never skip.
+pub fn pinned_tool(env: &str, name: &str) -> PathBuf {
+    let path = match std::env::var_os(env).filter(|p| !p.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => repo_root().join(".venv/bin").join(name),
+    };
+    assert!(
+        path.exists(),
+        "{name} not found at {}: run scripts/test.sh (it installs the pinned tools into .venv) or set {env}",
+        path.display()
+    );
+    path
 }
 
 /// The `gatehouse` binary of this build: `GATEHOUSE_BIN`, else the one Cargo

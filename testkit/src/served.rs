@@ -52,8 +52,22 @@ impl Gatehouse {
     }
 
     pub async fn http_get(&self, path: &str) -> (u16, String) {
-        let response = reqwest::get(format!("http://{}{path}", self.http)).await.expect("http get");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap())
+        let (status, _, body) = crate::ops::get(self.http, path, None).await;
+        (status, body)
+    }
+
+    /// Waits until `/readyz` is 200.
+    pub async fn wait_ready(&self, within: std::time::Duration) {
+        crate::ops::wait_readyz(self.http, 200, within).await;
+    }
+
+    /// One series of `/metrics` now.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        crate::ops::metric(self.http, series).await
+    }
+
+    /// `GET /api/orders` with `Authorization: Bearer <token>`.
+    pub async fn check_token(&mut self, token: &str) -> CheckResponse {
+        self.check(crate::request("GET", "/api/orders", &[("authorization", &crate::bearer(token))])).await
     }
 }

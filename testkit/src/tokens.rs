@@ -38,8 +38,13 @@ pub fn claims(extra: Value) -> Value {
     claims
 }
 
+/// A valid access token ([`claims`]) for alice, signed by `key`.
+pub fn token(key: &SigningKey) -> String {
+    token_with(key, json!({}))
+}
+
 /// A valid access token ([`claims`] with `extra`) signed by `key`.
-pub fn token(key: &SigningKey, extra: Value) -> String {
+pub fn token_with(key: &SigningKey, extra: Value) -> String {
     key.mint(&claims(extra)).expect("signing")
 }
 

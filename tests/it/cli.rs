@@ -1,28 +1,13 @@
 //! The built `gatehouse` binary: `--version`, `check-config`, the `dev`
 //! helpers, and a full `serve` → Check → SIGTERM round trip.
 
-use std::fs::File;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use gatehouse::internals::wire::authorization_client::AuthorizationClient;
+use gatehouse_testkit::process::{free_addr, gatehouse_command, Served};
 use gatehouse_testkit::{denied, header, ok, request};
-
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
-
-fn gatehouse(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env_remove("GATEHOUSE_CONFIG")
-        .env_remove("GATEHOUSE_LOG")
-        .env_remove("GATEHOUSE_LOG_FORMAT")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    command
-}
 
 fn run(command: &mut Command) -> Output {
     command.output().expect("run the gatehouse binary")
@@ -57,14 +42,14 @@ rules:
 
 #[test]
 fn version_is_printed() {
-    let output = run(&mut gatehouse(&["--version"]));
+    let output = run(&mut gatehouse_command(&["--version"]));
     assert!(output.status.success(), "{output:?}");
     assert_eq!(text(&output.stdout).trim(), "gatehouse 0.1.0");
 }
 
 #[test]
 fn serve_help_mentions_the_config_env_variable() {
-    let output = run(&mut gatehouse(&["serve", "--help"]));
+    let output = run(&mut gatehouse_command(&["serve", "--help"]));
     assert!(output.status.success(), "{output:?}");
     let help = text(&output.stdout);
     assert!(help.contains("GATEHOUSE_CONFIG"), "{help}");
@@ -75,7 +60,7 @@ fn serve_help_mentions_the_config_env_variable() {
 fn check_config_accepts_a_good_file() {
     let dir = tempfile::tempdir().unwrap();
     let good = write(dir.path(), "good.yaml", GOOD_CONFIG);
-    let output = run(&mut gatehouse(&["check-config", "--config", good.to_str().unwrap()]));
+    let output = run(&mut gatehouse_command(&["check-config", "--config", good.to_str().unwrap()]));
     assert_eq!(output.status.code(), Some(0), "stderr: {}", text(&output.stderr));
     assert!(text(&output.stdout).contains("ok"), "{output:?}");
 }
@@ -106,7 +91,7 @@ rules:
     require: { providers: [corp] }
 "#,
     );
-    let output = run(&mut gatehouse(&["check-config", "--config", bad.to_str().unwrap()]));
+    let output = run(&mut gatehouse_command(&["check-config", "--config", bad.to_str().unwrap()]));
     let stderr = text(&output.stderr);
     assert!(!output.status.success(), "a bad file must fail: {output:?}");
     assert_eq!(output.status.code(), Some(1), "{stderr}");
@@ -140,7 +125,7 @@ rules:
     require: { providers: [corp, nobody] }
 "#,
     );
-    let output = run(&mut gatehouse(&["check-config", "--config", bad.to_str().unwrap()]));
+    let output = run(&mut gatehouse_command(&["check-config", "--config", bad.to_str().unwrap()]));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     for expected in [
@@ -157,7 +142,7 @@ rules:
 fn check_config_on_a_missing_file_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("does-not-exist.yaml");
-    let output = run(&mut gatehouse(&["check-config", "--config", missing.to_str().unwrap()]));
+    let output = run(&mut gatehouse_command(&["check-config", "--config", missing.to_str().unwrap()]));
     let stderr = text(&output.stderr);
     assert!(!output.status.success(), "{output:?}");
     assert!(stderr.contains("cannot read"), "{stderr}");
@@ -165,7 +150,7 @@ fn check_config_on_a_missing_file_fails_clearly() {
     assert!(stderr.contains("No such file"), "{stderr}");
 
     // No --config and no GATEHOUSE_CONFIG: a usage error, not a panic.
-    let output = run(&mut gatehouse(&["check-config"]));
+    let output = run(&mut gatehouse_command(&["check-config"]));
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(text(&output.stderr).contains("--config"), "{output:?}");
 }
@@ -174,88 +159,14 @@ fn check_config_on_a_missing_file_fails_clearly() {
 fn check_config_reads_the_path_from_gatehouse_config() {
     let dir = tempfile::tempdir().unwrap();
     let good = write(dir.path(), "good.yaml", GOOD_CONFIG);
-    let output = run(gatehouse(&["check-config"]).env("GATEHOUSE_CONFIG", &good));
+    let output = run(gatehouse_command(&["check-config"]).env("GATEHOUSE_CONFIG", &good));
     assert_eq!(output.status.code(), Some(0), "stderr: {}", text(&output.stderr));
     assert!(text(&output.stdout).contains(good.to_str().unwrap()), "{output:?}");
 
     let bad = write(dir.path(), "bad.yaml", "providers: []\nsurprise: 1\n");
-    let output = run(gatehouse(&["check-config"]).env("GATEHOUSE_CONFIG", &bad));
+    let output = run(gatehouse_command(&["check-config"]).env("GATEHOUSE_CONFIG", &bad));
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert!(text(&output.stderr).contains("surprise"), "{output:?}");
-}
-
-/// A free port on 127.0.0.1 (bound, read, released).
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
-/// A running `gatehouse serve`, killed on drop unless it already exited, with
-/// its log printed when the test fails.
-struct Served {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Served {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("try_wait")
-    }
-
-    /// Polls for the exit without blocking the runtime: the test's own gRPC
-    /// connection must stay able to answer the server's graceful-shutdown
-    /// PING, or the server would wait out its whole drain timeout.
-    async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.exited() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if self.exited().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("--- gatehouse serve log ---\n{}", self.log());
-        }
-    }
-}
-
-async fn wait_ready(served: &mut Served, http: SocketAddr, within: Duration) {
-    let url = format!("http://{http}/readyz");
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = served.exited() {
-            panic!("gatehouse serve exited early with {status}");
-        }
-        let last = match reqwest::get(&url).await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let body = response.text().await.unwrap_or_default();
-                if status == 200 {
-                    return;
-                }
-                format!("{status} {body}")
-            }
-            Err(error) => error.to_string(),
-        };
-        assert!(Instant::now() < deadline, "/readyz not 200 within {within:?}: last answer {last}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -264,7 +175,7 @@ async fn keygen_mint_serve_check_and_sigterm() {
     let keys = dir.path().join("keys");
 
     // dev keygen
-    let output = run(&mut gatehouse(&["dev", "keygen", "--out-dir", keys.to_str().unwrap()]));
+    let output = run(&mut gatehouse_command(&["dev", "keygen", "--out-dir", keys.to_str().unwrap()]));
     assert!(output.status.success(), "keygen: {output:?}");
     let jwks_path = keys.join("jwks.json");
     let key_path = keys.join("signing-key.json");
@@ -274,7 +185,7 @@ async fn keygen_mint_serve_check_and_sigterm() {
     assert!(jwks["keys"][0].get("d").is_none(), "the public JWKS must not hold the private key");
 
     // dev mint
-    let output = run(&mut gatehouse(&[
+    let output = run(&mut gatehouse_command(&[
         "dev",
         "mint",
         "--key",
@@ -316,16 +227,8 @@ rules:
             jwks = jwks_path.display(),
         ),
     );
-    let log = dir.path().join("serve.log");
-    let log_file = File::create(&log).unwrap();
-    let child = gatehouse(&["serve", "--config", config.to_str().unwrap()])
-        .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file)
-        .spawn()
-        .expect("spawn gatehouse serve");
-    let mut served = Served { child, log };
-
-    wait_ready(&mut served, http, Duration::from_secs(10)).await;
+    let mut served = Served::spawn(dir.path(), &["serve", "--config", config.to_str().unwrap()]);
+    served.wait_ready(http, Duration::from_secs(10)).await;
 
     {
         let mut client =
@@ -346,14 +249,11 @@ rules:
     }
 
     // SIGTERM: a clean exit with status 0.
-    let pid = served.child.id().to_string();
-    let kill = Command::new("kill").arg("-TERM").arg(&pid).status().expect("run kill");
-    assert!(kill.success(), "kill -TERM {pid} failed");
+    served.signal("TERM");
     let status = served.wait_exit(Duration::from_secs(15)).await;
-    let status = status.unwrap_or_else(|| panic!("gatehouse did not exit within 15s of SIGTERM"));
     assert_eq!(status.code(), Some(0), "exit after SIGTERM: {status}");
     // Nothing was in flight, so draining must not have waited out `drain_timeout`.
-    let log = served.log();
+    let log = format!("{}{}", served.stdout(), served.stderr());
     assert!(log.contains("shutting down"), "{log}");
     assert!(!log.contains("drain timeout reached"), "{log}");
 }
@@ -362,7 +262,7 @@ rules:
 fn explain_names_the_rule_and_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_str().unwrap();
-    assert!(run(&mut gatehouse(&["dev", "keygen", "--out-dir", out])).status.success());
+    assert!(run(&mut gatehouse_command(&["dev", "keygen", "--out-dir", out])).status.success());
     let key = format!("{out}/signing-key.json");
     let config = write(
         dir.path(),
@@ -386,14 +286,15 @@ rules:
     );
     let config = config.to_str().unwrap();
     let mint = |scope: &str| {
-        let output = run(&mut gatehouse(&["dev", "mint", "--key", &key, "--sub", "alice", "--scope", scope]));
+        let output =
+            run(&mut gatehouse_command(&["dev", "mint", "--key", &key, "--sub", "alice", "--scope", scope]));
         assert!(output.status.success(), "{}", text(&output.stderr));
         text(&output.stdout).trim().to_owned()
     };
     let explain = |extra: &[&str]| {
         let mut args = vec!["--log-level", "warn", "explain", "--config", config];
         args.extend_from_slice(extra);
-        let output = run(&mut gatehouse(&args));
+        let output = run(&mut gatehouse_command(&args));
         assert!(output.status.success(), "{}", text(&output.stderr));
         text(&output.stdout)
     };

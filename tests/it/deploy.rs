@@ -17,19 +17,10 @@ const OVERLAYS: &[&str] = &["base", "central", "sidecar"];
 const SCHEMA_VERSIONS: &[&str] = &["1.30.0", "1.37.0"];
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    gatehouse_testkit::repo_root()
 }
 
-fn tool(env: &str, name: &str) -> PathBuf {
-    let path =
-        std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| repo().join(".venv/bin").join(name));
-    assert!(
-        path.exists(),
-        "{name} not found at {}: run scripts/test.sh (it installs the pinned tools into .venv) or set {env}",
-        path.display()
-    );
-    path
-}
+use gatehouse_testkit::pinned_tool as tool;
 
 fn run(command: &mut Command) -> Output {
     let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
@@ -200,8 +191,16 @@ fn dockerfile_builds_a_distroless_non_root_image() {
 #[test]
 fn dockerfile_dependency_stage_loads_the_manifest() {
     let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
-    let stubs = ["src/main.rs", "src/lib.rs", "benches/check.rs", "testkit/src/lib.rs"];
-    for stub in stubs {
+    // Every bench the manifest declares needs its stub.
+    let manifest = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    let sections = manifest.split("\n[").filter(|section| section.starts_with("[bench]]"));
+    let names =
+        sections.filter_map(|s| s.lines().find_map(|l| l.strip_prefix("name = \"")?.strip_suffix('"')));
+    let benches: Vec<String> = names.map(|name| format!("benches/{name}.rs")).collect();
+    assert!(!benches.is_empty(), "the manifest declares benches");
+    let mut stubs = vec!["src/main.rs".to_owned(), "src/lib.rs".to_owned(), "testkit/src/lib.rs".to_owned()];
+    stubs.extend(benches);
+    for stub in &stubs {
         assert!(dockerfile.contains(&format!("> {stub}")), "the Dockerfile no longer writes {stub}");
     }
     let dir = tempfile::tempdir().unwrap();
@@ -213,7 +212,7 @@ fn dockerfile_dependency_stage_loads_the_manifest() {
         std::fs::create_dir_all(dir.path().join(file).parent().unwrap()).unwrap();
         std::fs::copy(repo().join(file), dir.path().join(file)).unwrap();
     }
-    for stub in stubs {
+    for stub in &stubs {
         std::fs::create_dir_all(dir.path().join(stub).parent().unwrap()).unwrap();
         write(dir.path(), stub, "fn main() {}\n");
     }

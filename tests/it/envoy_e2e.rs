@@ -10,70 +10,25 @@ use std::time::{Duration, Instant};
 
 use gatehouse_testkit::envoy::{
     deploy_config, envoy_validate, render, upstream_path, upstream_saw, Reply, Stack, StackOptions,
+    STACK_CONFIG,
 };
-use gatehouse_testkit::Algorithm;
-use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
+use gatehouse_testkit::{bearer, es256_key, jwks_json, token_with, unix_now, SigningKey};
 use serde_json::{json, Value};
 
-const ISSUER: &str = "https://idp.test";
 const LOG_WAIT: Duration = Duration::from_secs(5);
-
-const GATEHOUSE_YAML: &str = r#"
-providers:
-  - name: corp
-    issuer: https://idp.test
-    audiences: [orders-api]
-    jwks: { uri: "{JWKS_URI}", refresh_interval: 5m }
-    claims_to_headers:
-      - { claim: sub, header: x-user-id }
-      - { claim: scope, header: x-user-scope }
-    forward_token: false
-rules:
-  - name: public
-    match: { path_prefix: /public }
-    allow: anonymous
-  - name: admin
-    match: { path_prefix: /admin }
-    require: { scopes_all: [admin] }
-  - name: orders
-    match: { path_prefix: /orders }
-    require: { scopes_all: [orders:read] }
-  - name: everything-else
-    match: { path_prefix: / }
-    require: {}
-bypass_cors_preflight: true
-"#;
-
-fn key(kid: &str) -> SigningKey {
-    SigningKey::generate(Algorithm::ES256, kid).expect("generate key")
-}
 
 /// A valid token for `alice` with `scope`, `extra` claims merged over it.
 fn token(key: &SigningKey, scope: &str, extra: Value) -> String {
-    let now = unix_now();
-    let mut claims = json!({
-        "iss": ISSUER,
-        "sub": "alice",
-        "aud": "orders-api",
-        "scope": scope,
-        "iat": now,
-        "exp": now + 600,
-    });
-    for (k, v) in extra.as_object().expect("extra claims object") {
-        claims[k] = v.clone();
-    }
-    key.mint(&claims).expect("mint")
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
+    let mut claims = json!({ "scope": scope });
+    claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    token_with(key, claims)
 }
 
 async fn stack(key: &SigningKey, values: Vec<(&'static str, String)>, template: &'static str) -> Stack {
     Stack::start(StackOptions {
         template,
         values,
-        gatehouse_yaml: GATEHOUSE_YAML.to_owned(),
+        gatehouse_yaml: STACK_CONFIG.to_owned(),
         jwks: jwks_json(&[key]),
     })
     .await
@@ -95,7 +50,7 @@ fn assert_denied(reply: &Reply, status: u16, error: &str, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sidecar_decisions_identity_headers_paths_cors_and_access_log() {
-    let k1 = key("k1");
+    let k1 = es256_key("k1");
     let stack = stack(&k1, vec![], "sidecar.yaml").await;
     let reader = bearer(&token(&k1, "orders:read", json!({})));
     let admin = bearer(&token(&k1, "admin", json!({})));
@@ -113,7 +68,7 @@ async fn sidecar_decisions_identity_headers_paths_cors_and_access_log() {
     assert_eq!(upstream_path(&reply.body), "/orders/1?x=1");
 
     // --- bad tokens: 401 invalid_token
-    let other_k1 = key("k1"); // same kid, another key: the signature cannot verify
+    let other_k1 = es256_key("k1"); // same kid, another key: the signature cannot verify
     for (what, bad) in [
         ("expired", token(&k1, "orders:read", json!({"iat": unix_now() - 7200, "exp": unix_now() - 3600}))),
         ("bad signature", token(&other_k1, "orders:read", json!({}))),
@@ -211,8 +166,8 @@ async fn sidecar_decisions_identity_headers_paths_cors_and_access_log() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sidecar_key_rotation_under_traffic_then_gatehouse_outage_fails_closed() {
-    let k1 = key("rot-1");
-    let k2 = key("rot-2");
+    let k1 = es256_key("rot-1");
+    let k2 = es256_key("rot-2");
     let mut stack = stack(&k1, vec![], "sidecar.yaml").await;
     let t1 = bearer(&token(&k1, "orders:read", json!({})));
     let t2 = bearer(&token(&k2, "orders:read", json!({})));
@@ -305,7 +260,7 @@ async fn sidecar_key_rotation_under_traffic_then_gatehouse_outage_fails_closed()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sidecar_with_encode_raw_headers() {
-    let k1 = key("k1");
+    let k1 = es256_key("k1");
     let stack = stack(&k1, vec![("encode_raw_headers", "true".into())], "sidecar.yaml").await;
     let rendered = std::fs::read_to_string(&stack.envoy_config).unwrap();
     assert!(rendered.lines().any(|l| l.trim_start().starts_with("encode_raw_headers: true")), "{rendered}");
@@ -343,7 +298,7 @@ async fn sidecar_with_encode_raw_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn central_config_with_dns_cluster_and_health_checks() {
-    let k1 = key("k1");
+    let k1 = es256_key("k1");
     let stack = stack(&k1, vec![("gatehouse_host", "127.0.0.1".into())], "central.yaml").await;
     let reader = bearer(&token(&k1, "orders:read", json!({})));
 

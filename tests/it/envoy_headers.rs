@@ -12,33 +12,10 @@
 
 use std::time::Duration;
 
-use gatehouse_testkit::envoy::{parse_http1, upstream_saw, Reply, Stack, StackOptions};
-use gatehouse_testkit::Algorithm;
-use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
+use gatehouse_testkit::envoy::{parse_http1, upstream_saw, Reply, Stack, StackOptions, STACK_CONFIG};
+use gatehouse_testkit::{es256_key, jwks_json, token_with, SigningKey};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const GATEHOUSE_YAML: &str = r#"
-providers:
-  - name: corp
-    issuer: https://idp.test
-    audiences: [orders-api]
-    jwks: { uri: "{JWKS_URI}", refresh_interval: 5m }
-    claims_to_headers:
-      - { claim: sub, header: x-user-id }
-      - { claim: scope, header: x-user-scope }
-    forward_token: false
-rules:
-  - name: public
-    match: { path_prefix: /public }
-    allow: anonymous
-  - name: orders
-    match: { path_prefix: /orders }
-    require: { scopes_all: [orders:read] }
-  - name: everything-else
-    match: { path_prefix: / }
-    require: {}
-"#;
 
 /// The identity headers gatehouse sets from `claims_to_headers`.
 const IDENTITY_HEADERS: [&str; 2] = ["x-user-id", "x-user-scope"];
@@ -63,11 +40,11 @@ struct Env {
 
 impl Env {
     async fn start(mode: Mode) -> Env {
-        Env::start_with(mode, GATEHOUSE_YAML).await
+        Env::start_with(mode, STACK_CONFIG).await
     }
 
     async fn start_with(mode: Mode, gatehouse_yaml: &str) -> Env {
-        let key = SigningKey::generate(Algorithm::ES256, "k1").expect("generate key");
+        let key = es256_key("k1");
         let values = match mode {
             Mode::Merged => vec![],
             Mode::Raw => vec![("encode_raw_headers", "true".to_owned())],
@@ -87,18 +64,7 @@ impl Env {
 
     /// A valid token for `sub`; `scope: None` leaves the claim out.
     fn token(&self, sub: &str, scope: Option<&str>) -> String {
-        let now = unix_now();
-        let mut claims = json!({
-            "iss": "https://idp.test",
-            "sub": sub,
-            "aud": "orders-api",
-            "iat": now,
-            "exp": now + 600,
-        });
-        if let Some(scope) = scope {
-            claims["scope"] = json!(scope);
-        }
-        self.key.mint(&claims).expect("mint")
+        token_with(&self.key, json!({ "sub": sub, "scope": scope }))
     }
 
     /// `alice` with `orders:read`.
@@ -636,7 +602,7 @@ in_both_modes!(
 /// as two credentials / a malformed one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_hidden_behind_another_scheme_with_a_cookie_source() {
-    let yaml = GATEHOUSE_YAML.replace(
+    let yaml = STACK_CONFIG.replace(
         "    forward_token: false\n",
         "    forward_token: false\n    token_sources:\n      - { header: authorization, prefix: \"Bearer \" }\n      - { cookie: access_token }\n",
     );

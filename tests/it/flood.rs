@@ -18,14 +18,12 @@ use gatehouse::internals::wire::authorization_client::AuthorizationClient;
 use gatehouse::internals::wire::{CheckRequest, CheckResponse};
 use gatehouse::internals::{parse_stat, parse_status};
 use gatehouse_testkit::idp::{Idp, Mode};
-use gatehouse_testkit::Algorithm;
+use gatehouse_testkit::ops::{self, sum_metric};
 use gatehouse_testkit::*;
-use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-const ISSUER: &str = "https://idp.test";
 /// The `kid` the IdP publishes.
 const KID: &str = "real-key";
 
@@ -233,29 +231,6 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-async fn wait_ready(gatehouse: &Gatehouse, within: Duration) {
-    let deadline = Instant::now() + within;
-    while gatehouse.http_get("/readyz").await.0 != 200 {
-        assert!(Instant::now() < deadline, "/readyz not 200 within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Sum of every sample of `name` whose labels contain all of `labels`.
-fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|line| line.starts_with(name) && line[name.len()..].starts_with(['{', ' ']))
-        .filter(|line| labels.iter().all(|label| line.contains(label)))
-        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
-}
-
-async fn metrics(gatehouse: &Gatehouse) -> String {
-    let (status, text) = gatehouse.http_get("/metrics").await;
-    assert_eq!(status, 200, "{text}");
-    text
-}
-
 /// What the burst saw.
 #[derive(Default)]
 struct Tally {
@@ -291,7 +266,7 @@ async fn a_burst_of_random_tokens_and_kids_stays_bounded() {
     let attacker = Arc::new(SigningKey::generate(Algorithm::ES256, "attacker").unwrap());
     let idp = Idp::start(Mode::Serve(jwks_json(&[&real]))).await;
     let gatehouse = Gatehouse::start(&config(&idp.uri())).await;
-    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
     let valid: Arc<Vec<String>> =
         Arc::new((0..VALID_TOKENS).map(|n| real.mint(&claims(&format!("user-{n}"))).unwrap()).collect());
 
@@ -305,7 +280,7 @@ async fn a_burst_of_random_tokens_and_kids_stays_bounded() {
     let attacker_count = (0..total).filter(|&i| kind(i) == Kind::Attacker).count();
     assert_eq!((total - valid_count - attacker_count, attacker_count), (GARBAGE, ATTACKER));
 
-    let text = metrics(&gatehouse).await;
+    let text = ops::metrics(gatehouse.http).await;
     let allows_before = sum_metric(&text, "gatehouse_check_requests_total", &[r#"decision="allow""#]);
     let decide_before = (
         sum_metric(&text, "gatehouse_check_duration_seconds_sum", &[]),
@@ -445,7 +420,7 @@ async fn a_burst_of_random_tokens_and_kids_stays_bounded() {
     let unavailable: usize =
         tally.denied.iter().filter(|((status, _), _)| *status >= 500).map(|(_, n)| n).sum();
     assert_eq!(unavailable, 0, "no deny for lack of keys or capacity: {:?}", tally.denied);
-    let text = metrics(&gatehouse).await;
+    let text = ops::metrics(gatehouse.http).await;
     let allows =
         sum_metric(&text, "gatehouse_check_requests_total", &[r#"decision="allow""#]) - allows_before;
     assert_eq!(allows as usize, valid_count, "gatehouse itself counted exactly the valid tokens as allows");

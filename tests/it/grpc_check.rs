@@ -1,12 +1,8 @@
 //! Check over real gRPC against an in-process gatehouse on 127.0.0.1:0.
 
-use gatehouse_testkit::Algorithm;
 use gatehouse_testkit::*;
-use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use prost_types::value::Kind;
 use serde_json::json;
-
-const ISSUER: &str = "https://idp.test";
 
 struct Fixture {
     key: SigningKey,
@@ -55,16 +51,6 @@ async fn fixture() -> Fixture {
     std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
     let gatehouse = Gatehouse::start(&config(&key, &secret)).await;
     Fixture { key, gatehouse, _dir: dir }
-}
-
-fn claims(extra: serde_json::Value) -> serde_json::Value {
-    let mut claims = json!({"iss": ISSUER, "aud": "orders-api", "sub": "alice", "exp": unix_now() + 300, "iat": unix_now()});
-    claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    claims
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
 }
 
 #[tokio::test]

@@ -8,65 +8,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use gatehouse::internals::wire::authorization_client::AuthorizationClient;
 use gatehouse::internals::wire::CheckResponse;
 use gatehouse_testkit::idp::{Discovery, Idp, Mode};
-use gatehouse_testkit::Algorithm;
+use gatehouse_testkit::ops::{self, metric_in};
 use gatehouse_testkit::*;
-use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
-
-const ISSUER: &str = "https://idp.test";
-
-/// One provider `corp` whose `jwks` mapping is `{ <jwks> }`, with a generous
-/// `unknown_kid_wait`: a loaded test machine's slow local fetch must not pass
-/// for a hung IdP. The tests of the wait bound set their own limits.
-fn config(jwks: &str) -> String {
-    config_with(jwks, "{ unknown_kid_wait: 5s }")
-}
-
-/// [`config`] with this `limits:` mapping.
-fn config_with(jwks: &str, limits: &str) -> String {
-    format!(
-        r#"
-providers:
-  - name: corp
-    issuer: {ISSUER}
-    audiences: [orders-api]
-    algorithms: [ES256]
-    jwks: {{ {jwks} }}
-    claims_to_headers:
-      - {{ claim: sub, header: x-user-id }}
-rules:
-  - match: {{ path_prefix: /api }}
-    require: {{ providers: [corp] }}
-limits: {limits}
-"#
-    )
-}
-
-fn key(kid: &str) -> SigningKey {
-    SigningKey::generate(Algorithm::ES256, kid).unwrap()
-}
-
-/// A key whose `kid` the IdP has never published.
-fn random_key() -> SigningKey {
-    key(&format!("random-{:016x}", rand::random::<u64>()))
-}
-
-fn token(key: &SigningKey) -> String {
-    key.mint(&json!({
-        "iss": ISSUER,
-        "aud": "orders-api",
-        "sub": "alice",
-        "iat": unix_now(),
-        "exp": unix_now() + 300,
-    }))
-    .unwrap()
-}
-
-fn jwks(keys: &[&SigningKey]) -> String {
-    jwks_json(keys)
-}
 
 async fn check_with(client: &mut AuthorizationClient<Channel>, token: &str) -> CheckResponse {
     let auth = format!("Bearer {token}");
@@ -75,10 +21,6 @@ async fn check_with(client: &mut AuthorizationClient<Channel>, token: &str) -> C
         .await
         .expect("Check must never fail at the RPC level")
         .into_inner()
-}
-
-async fn check_token(gatehouse: &mut Gatehouse, token: &str) -> CheckResponse {
-    check_with(&mut gatehouse.client, token).await
 }
 
 fn assert_allowed(response: &CheckResponse) {
@@ -103,52 +45,17 @@ fn assert_unavailable(response: &CheckResponse) {
     assert_eq!(body["error"], "temporarily_unavailable", "{body}");
 }
 
-async fn readyz(gatehouse: &Gatehouse) -> (u16, Value) {
-    let (status, body) = gatehouse.http_get("/readyz").await;
-    (status, serde_json::from_str(&body).expect("/readyz body is JSON"))
+/// Provider `corp` keyed as `jwks` says, unknown-`kid` waits of 5 s.
+fn config(jwks: &str) -> String {
+    CorpConfig::new(jwks).limits("{ unknown_kid_wait: 5s }").yaml()
 }
 
-/// Polls `/readyz` every 20 ms until it is 200, failing with the last body.
-async fn wait_ready(gatehouse: &Gatehouse, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let (status, body) = readyz(gatehouse).await;
-        if status == 200 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "/readyz not 200 within {within:?}: last answer {status} {body}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The value of one series (`name{labels}` exactly as exposed) in /metrics.
-async fn metric(gatehouse: &Gatehouse, series: &str) -> Option<f64> {
-    let (status, text) = gatehouse.http_get("/metrics").await;
-    assert_eq!(status, 200, "{text}");
-    metric_in(&text, series)
-}
-
-fn metric_in(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map(|value| value.trim().parse().unwrap_or_else(|_| panic!("bad value for {series}: {value}")))
+fn config_with(jwks: &str, limits: &str) -> String {
+    CorpConfig::new(jwks).limits(limits).yaml()
 }
 
 fn fetches(outcome: &str) -> String {
     format!(r#"gatehouse_jwks_fetch_total{{provider="corp",outcome="{outcome}"}}"#)
-}
-
-/// Polls /metrics until `series` is at least `n`; returns its value.
-async fn wait_metric(gatehouse: &Gatehouse, series: &str, n: f64, within: Duration) -> f64 {
-    let deadline = Instant::now() + within;
-    loop {
-        let value = metric(gatehouse, series).await.unwrap_or(0.0);
-        if value >= n {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{series} is {value} after {within:?}, expected at least {n}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Every fetch outcome of `corp` other than `except` that /metrics reports.
@@ -163,21 +70,21 @@ async fn other_outcomes(gatehouse: &Gatehouse, except: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn rotation_costs_exactly_one_extra_fetch() {
-    let old = key("old");
-    let new = key("new");
-    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let old = es256_key("old");
+    let new = es256_key("new");
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&old]))).await;
     let mut gatehouse =
         Gatehouse::start(&config(&format!(r#"uri: "{}", refresh_interval: 5m"#, idp.uri()))).await;
-    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
     assert_eq!(idp.requests(), 1, "one fetch at start");
 
-    idp.set(Mode::Serve(jwks(&[&old, &new])));
-    assert_allowed(&check_token(&mut gatehouse, &token(&new)).await);
+    idp.set(Mode::Serve(jwks_json(&[&old, &new])));
+    assert_allowed(&gatehouse.check_token(&token(&new)).await);
     assert_eq!(idp.requests(), 2, "the unknown kid costs exactly one fetch");
 
     for _ in 0..20 {
-        assert_allowed(&check_token(&mut gatehouse, &token(&new)).await);
-        assert_allowed(&check_token(&mut gatehouse, &token(&old)).await);
+        assert_allowed(&gatehouse.check_token(&token(&new)).await);
+        assert_allowed(&gatehouse.check_token(&token(&old)).await);
     }
     assert_eq!(idp.requests(), 2, "known kids never fetch");
     gatehouse.stop().await;
@@ -185,15 +92,15 @@ async fn rotation_costs_exactly_one_extra_fetch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_unknown_kid_checks_cause_one_fetch() {
-    let old = key("old");
-    let new = key("new");
-    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let old = es256_key("old");
+    let new = es256_key("new");
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&old]))).await;
     idp.set_delay(Duration::from_millis(300));
     let gatehouse = Gatehouse::start(&config(&format!(r#"uri: "{}""#, idp.uri()))).await;
-    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
     assert_eq!(idp.requests(), 1);
 
-    idp.set(Mode::Serve(jwks(&[&old, &new])));
+    idp.set(Mode::Serve(jwks_json(&[&old, &new])));
     let token = token(&new);
     let started = Instant::now();
     let mut checks = JoinSet::new();
@@ -215,11 +122,11 @@ async fn a_thousand_concurrent_unknown_kid_checks_cause_one_fetch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_kid_flood_is_rate_limited() {
-    let old = key("old");
-    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let old = es256_key("old");
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&old]))).await;
     let mut gatehouse =
         Gatehouse::start(&config(&format!(r#"uri: "{}", min_refresh_interval: 1s"#, idp.uri()))).await;
-    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
     let valid = token(&old);
     // Minted up front so the flood is Checks, not key generation.
     let flood: Vec<String> = (0..200).map(|_| token(&random_key())).collect();
@@ -234,7 +141,7 @@ async fn random_kid_flood_is_rate_limited() {
             burst.spawn(async move { check_with(&mut client, &token).await });
         }
         // The real token keeps passing in the middle of the flood.
-        assert_allowed(&check_token(&mut gatehouse, &valid).await);
+        assert_allowed(&gatehouse.check_token(&valid).await);
         while let Some(response) = burst.join_next().await {
             assert_unknown_kid(&response.expect("check task"));
             sent += 1;
@@ -246,20 +153,20 @@ async fn random_kid_flood_is_rate_limited() {
     eprintln!("flood: {sent} random-kid Checks in {elapsed:?} caused {made} JWKS fetches (bound {bound})");
     assert!(made <= bound, "{made} fetches in {elapsed:?}: the unknown-kid rate limit is 1/s");
     assert!(made >= 2, "the flood outlasted min_refresh_interval, so it may refetch: {made} fetches");
-    assert_allowed(&check_token(&mut gatehouse, &valid).await);
+    assert_allowed(&gatehouse.check_token(&valid).await);
     gatehouse.stop().await;
 }
 
 #[tokio::test]
 async fn cached_keys_outlive_many_failed_refreshes_then_recover() {
-    let old = key("old");
-    let new = key("new");
-    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let old = es256_key("old");
+    let new = es256_key("new");
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&old]))).await;
     let config = config(&format!(r#"uri: "{}", refresh_interval: 1s, max_stale: 1h"#, idp.uri()));
     let mut gatehouse = Gatehouse::start(&config).await;
-    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
     let valid = token(&old);
-    assert_allowed(&check_token(&mut gatehouse, &valid).await);
+    assert_allowed(&gatehouse.check_token(&valid).await);
 
     // The IdP fails until three refreshes have been refused; the token
     // passes all along.
@@ -267,50 +174,50 @@ async fn cached_keys_outlive_many_failed_refreshes_then_recover() {
     let outage = Instant::now();
     let mut checks = 0;
     loop {
-        assert_allowed(&check_token(&mut gatehouse, &valid).await);
+        assert_allowed(&gatehouse.check_token(&valid).await);
         checks += 1;
-        if metric(&gatehouse, &fetches("bad_status")).await.unwrap_or(0.0) >= 3.0 {
+        if gatehouse.metric(&fetches("bad_status")).await.unwrap_or(0.0) >= 3.0 {
             break;
         }
         assert!(outage.elapsed() < Duration::from_secs(7), "three failed refreshes took too long");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let failed = metric(&gatehouse, &fetches("bad_status")).await.unwrap();
+    let failed = gatehouse.metric(&fetches("bad_status")).await.unwrap();
     eprintln!("{failed} failed refreshes in {:?}; {checks} Checks allowed meanwhile", outage.elapsed());
-    let (status, body) = readyz(&gatehouse).await;
+    let (status, body) = ops::readyz(gatehouse.http).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["providers_without_keys"], json!([]), "{body}");
 
     // The IdP comes back: a later refresh succeeds.
-    let successes = metric(&gatehouse, &fetches("success")).await.unwrap();
-    idp.set(Mode::Serve(jwks(&[&old])));
-    wait_metric(&gatehouse, &fetches("success"), successes + 1.0, Duration::from_secs(5)).await;
-    assert_allowed(&check_token(&mut gatehouse, &valid).await);
+    let successes = gatehouse.metric(&fetches("success")).await.unwrap();
+    idp.set(Mode::Serve(jwks_json(&[&old])));
+    ops::wait_metric(gatehouse.http, &fetches("success"), successes + 1.0, Duration::from_secs(5)).await;
+    assert_allowed(&gatehouse.check_token(&valid).await);
 
     // A key published now (just after a refresh, so no scheduled fetch is
     // in flight) is picked up by the unknown-kid path.
-    idp.set(Mode::Serve(jwks(&[&old, &new])));
-    assert_allowed(&check_token(&mut gatehouse, &token(&new)).await);
+    idp.set(Mode::Serve(jwks_json(&[&old, &new])));
+    assert_allowed(&gatehouse.check_token(&token(&new)).await);
     gatehouse.stop().await;
 }
 
 #[tokio::test]
 async fn keys_are_dropped_after_max_stale() {
-    let old = key("old");
-    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let old = es256_key("old");
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&old]))).await;
     let config = config(&format!(r#"uri: "{}", refresh_interval: 1s, max_stale: 2s"#, idp.uri()));
     let mut gatehouse = Gatehouse::start(&config).await;
-    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
     let valid = token(&old);
 
     // Fail right after a successful refresh, so the last good load is "now".
-    let successes = metric(&gatehouse, &fetches("success")).await.unwrap();
-    wait_metric(&gatehouse, &fetches("success"), successes + 1.0, Duration::from_secs(3)).await;
+    let successes = gatehouse.metric(&fetches("success")).await.unwrap();
+    ops::wait_metric(gatehouse.http, &fetches("success"), successes + 1.0, Duration::from_secs(3)).await;
     idp.set(Mode::Fail);
     let outage = Instant::now();
     let mut allowed = 0;
     loop {
-        let response = check_token(&mut gatehouse, &valid).await;
+        let response = gatehouse.check_token(&valid).await;
         if response.status.as_ref().is_some_and(|s| s.code == 0) {
             assert_allowed(&response);
             allowed += 1;
@@ -329,10 +236,10 @@ async fn keys_are_dropped_after_max_stale() {
     eprintln!("keys dropped {dropped_after:?} into the outage ({allowed} Checks allowed before)");
     assert!(dropped_after >= Duration::from_millis(1500), "keys dropped before max_stale: {dropped_after:?}");
 
-    let (_, body) = readyz(&gatehouse).await;
+    let (_, body) = ops::readyz(gatehouse.http).await;
     assert_eq!(body["providers_without_keys"], json!(["corp"]), "{body}");
     assert_eq!(body["providers_starting"], json!([]), "{body}");
-    assert_unavailable(&check_token(&mut gatehouse, &valid).await);
+    assert_unavailable(&gatehouse.check_token(&valid).await);
     gatehouse.stop().await;
 }
 
@@ -343,13 +250,13 @@ async fn keys_are_dropped_after_max_stale() {
 /// by later Checks; once it has failed, an unknown `kid` is a plain 401.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hanging_idp_does_not_slow_cached_checks() {
-    let old = key("old");
-    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let old = es256_key("old");
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&old]))).await;
     let jwks_config = format!(r#"uri: "{}", timeout: 8s"#, idp.uri());
     let mut gatehouse = Gatehouse::start(&config_with(&jwks_config, "{}")).await;
-    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
     let valid = token(&old);
-    assert_allowed(&check_token(&mut gatehouse, &valid).await);
+    assert_allowed(&gatehouse.check_token(&valid).await);
 
     idp.set(Mode::Hang);
     let mut client = gatehouse.client.clone();
@@ -365,7 +272,7 @@ async fn hanging_idp_does_not_slow_cached_checks() {
     let mut latencies = Vec::with_capacity(200);
     for _ in 0..200 {
         let started = Instant::now();
-        let response = check_token(&mut gatehouse, &valid).await;
+        let response = gatehouse.check_token(&valid).await;
         let latency = started.elapsed();
         assert_allowed(&response);
         assert!(latency < Duration::from_millis(500), "a cached Check took {latency:?}");
@@ -396,34 +303,34 @@ async fn fetch_runs_on_to_its_timeout(gatehouse: &mut Gatehouse, idp: &Idp) {
     // The fetch still hangs; another unknown kid joins it rather than
     // starting one, and is answered just as soon.
     let started = Instant::now();
-    assert_unavailable(&check_token(gatehouse, &token(&random_key())).await);
+    assert_unavailable(&gatehouse.check_token(&token(&random_key())).await);
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
-    assert_eq!(metric(gatehouse, &fetches("timeout")).await.unwrap_or(0.0), 0.0, "the fetch ended early");
+    assert_eq!(gatehouse.metric(&fetches("timeout")).await.unwrap_or(0.0), 0.0, "the fetch ended early");
     assert_eq!(idp.requests(), 2);
 
     // It runs to its own timeout; then the rate limit holds and an unknown
     // kid is refused at once with 401, without another fetch.
-    wait_metric(gatehouse, &fetches("timeout"), 1.0, Duration::from_secs(12)).await;
+    ops::wait_metric(gatehouse.http, &fetches("timeout"), 1.0, Duration::from_secs(12)).await;
     let started = Instant::now();
-    assert_unknown_kid(&check_token(gatehouse, &token(&random_key())).await);
+    assert_unknown_kid(&gatehouse.check_token(&token(&random_key())).await);
     assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
     assert_eq!(idp.requests(), 2);
-    let (status, body) = readyz(gatehouse).await;
+    let (status, body) = ops::readyz(gatehouse.http).await;
     assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
 async fn oversized_jwks_is_a_failed_fetch() {
-    let old = key("old");
+    let old = es256_key("old");
     let idp = Idp::start(Mode::Huge).await;
     let config = config(&format!(r#"uri: "{}", max_bytes: 4096, refresh_interval: 1s"#, idp.uri()));
     let mut gatehouse = Gatehouse::start(&config).await;
 
-    wait_metric(&gatehouse, &fetches("too_large"), 1.0, Duration::from_secs(5)).await;
-    let (status, body) = readyz(&gatehouse).await;
+    ops::wait_metric(gatehouse.http, &fetches("too_large"), 1.0, Duration::from_secs(5)).await;
+    let (status, body) = ops::readyz(gatehouse.http).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["providers_without_keys"], json!(["corp"]), "{body}");
-    assert_unavailable(&check_token(&mut gatehouse, &token(&old)).await);
+    assert_unavailable(&gatehouse.check_token(&token(&old)).await);
 
     // The same body streamed without content-length is cut off the same way.
     idp.set(Mode::HugeChunked);
@@ -431,23 +338,24 @@ async fn oversized_jwks_is_a_failed_fetch() {
     // Request seen+1 is chunked; it has been answered once seen+2 arrives.
     idp.wait_for_requests(seen + 2, Duration::from_secs(5)).await;
     let too_large =
-        wait_metric(&gatehouse, &fetches("too_large"), (seen + 1) as f64, Duration::from_secs(2)).await;
+        ops::wait_metric(gatehouse.http, &fetches("too_large"), (seen + 1) as f64, Duration::from_secs(2))
+            .await;
     assert_eq!(other_outcomes(&gatehouse, "too_large").await, Vec::<String>::new());
     eprintln!("{too_large} fetches refused as too large");
-    assert_unavailable(&check_token(&mut gatehouse, &token(&old)).await);
-    assert_eq!(readyz(&gatehouse).await.0, 503);
+    assert_unavailable(&gatehouse.check_token(&token(&old)).await);
+    assert_eq!(ops::readyz(gatehouse.http).await.0, 503);
     gatehouse.stop().await;
 }
 
 #[tokio::test]
 async fn discovery_happy_path() {
-    let old = key("old");
-    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let old = es256_key("old");
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&old]))).await;
     idp.set_discovery(Discovery::Document { issuer: ISSUER.into(), jwks_uri: idp.uri() });
     let mut gatehouse = Gatehouse::start(&config(&format!(r#"discovery: "{}""#, idp.base_url()))).await;
-    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
 
-    assert_allowed(&check_token(&mut gatehouse, &token(&old)).await);
+    assert_allowed(&gatehouse.check_token(&token(&old)).await);
     assert!(idp.discovery_requests() >= 1, "discovery was never requested");
     assert!(idp.requests() >= 1, "the discovered jwks_uri was never requested");
     gatehouse.stop().await;
@@ -455,16 +363,16 @@ async fn discovery_happy_path() {
 
 #[tokio::test]
 async fn discovery_issuer_mismatch_is_refused() {
-    let old = key("old");
-    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let old = es256_key("old");
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&old]))).await;
     idp.set_discovery(Discovery::Document { issuer: "https://impostor.test".into(), jwks_uri: idp.uri() });
     let config = config(&format!(r#"discovery: "{}", refresh_interval: 1s"#, idp.base_url()));
     let mut gatehouse = Gatehouse::start(&config).await;
 
     // Refused at start and again on the retry.
-    wait_metric(&gatehouse, &fetches("discovery_error"), 2.0, Duration::from_secs(5)).await;
-    assert_unavailable(&check_token(&mut gatehouse, &token(&old)).await);
-    let (status, body) = readyz(&gatehouse).await;
+    ops::wait_metric(gatehouse.http, &fetches("discovery_error"), 2.0, Duration::from_secs(5)).await;
+    assert_unavailable(&gatehouse.check_token(&token(&old)).await);
+    let (status, body) = ops::readyz(gatehouse.http).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["providers_without_keys"], json!(["corp"]), "{body}");
     assert_eq!(idp.requests(), 0, "the JWKS of an impostor issuer must never be fetched");
@@ -475,14 +383,14 @@ async fn discovery_issuer_mismatch_is_refused() {
 /// Starts a gatehouse discovering from an IdP that serves `document`, and
 /// checks the document is refused: no JWKS request, 503, `discovery_error`.
 async fn assert_discovery_refused(document: Discovery, what: &str) {
-    let old = key("old");
-    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let old = es256_key("old");
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&old]))).await;
     idp.set_discovery(document);
     let mut gatehouse = Gatehouse::start(&config(&format!(r#"discovery: "{}""#, idp.base_url()))).await;
 
-    wait_metric(&gatehouse, &fetches("discovery_error"), 1.0, Duration::from_secs(5)).await;
-    assert_unavailable(&check_token(&mut gatehouse, &token(&old)).await);
-    let (status, body) = readyz(&gatehouse).await;
+    ops::wait_metric(gatehouse.http, &fetches("discovery_error"), 1.0, Duration::from_secs(5)).await;
+    assert_unavailable(&gatehouse.check_token(&token(&old)).await);
+    let (status, body) = ops::readyz(gatehouse.http).await;
     assert_eq!(status, 503, "{what}: {body}");
     assert!(idp.discovery_requests() >= 1, "{what}");
     assert_eq!(idp.requests(), 0, "{what}: no JWKS request may follow a refused document");
@@ -509,10 +417,10 @@ async fn discovery_bad_document_is_refused() {
 
 #[tokio::test]
 async fn metrics_report_fetches_and_keys() {
-    let old = key("old");
-    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let old = es256_key("old");
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&old]))).await;
     let gatehouse = Gatehouse::start(&config(&format!(r#"uri: "{}""#, idp.uri()))).await;
-    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
 
     let (_, text) = gatehouse.http_get("/metrics").await;
     eprintln!("{}", text.lines().filter(|l| l.contains("gatehouse_jwks")).collect::<Vec<_>>().join("\n"));
@@ -528,28 +436,28 @@ async fn metrics_report_fetches_and_keys() {
 
 #[tokio::test]
 async fn startup_timeout_releases_readiness() {
-    let old = key("old");
+    let old = es256_key("old");
     let idp = Idp::start(Mode::Fail).await;
     let before_start = Instant::now();
     let mut gatehouse =
         Gatehouse::start(&config(&format!(r#"uri: "{}", startup_timeout: 1s"#, idp.uri()))).await;
 
-    let (status, body) = readyz(&gatehouse).await;
+    let (status, body) = ops::readyz(gatehouse.http).await;
     assert!(before_start.elapsed() < Duration::from_secs(1), "too slow to observe the start-up window");
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["ready"], false, "{body}");
     assert_eq!(body["providers_starting"], json!(["corp"]), "{body}");
 
-    wait_ready(&gatehouse, Duration::from_secs(4)).await;
+    gatehouse.wait_ready(Duration::from_secs(4)).await;
     let released = before_start.elapsed();
     eprintln!("readiness released {released:?} after start");
     assert!(released >= Duration::from_secs(1), "ready before startup_timeout: {released:?}");
-    let (status, body) = readyz(&gatehouse).await;
+    let (status, body) = ops::readyz(gatehouse.http).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["providers_starting"], json!([]), "{body}");
     assert_eq!(body["providers_without_keys"], json!(["corp"]), "{body}");
     assert!(idp.requests() >= 1);
-    assert_unavailable(&check_token(&mut gatehouse, &token(&old)).await);
+    assert_unavailable(&gatehouse.check_token(&token(&old)).await);
     gatehouse.stop().await;
 }
 
@@ -559,15 +467,15 @@ async fn startup_timeout_releases_readiness() {
 /// without any further Check.
 #[tokio::test]
 async fn a_cancelled_check_does_not_stall_the_shared_fetch() {
-    let old = key("old");
-    let new = key("new");
-    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let old = es256_key("old");
+    let new = es256_key("new");
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&old]))).await;
     let config = config(&format!(r#"uri: "{}", timeout: 2s, min_refresh_interval: 1s"#, idp.uri()));
     let mut gatehouse = Gatehouse::start(&config).await;
-    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
     assert_eq!(idp.requests(), 1);
 
-    idp.set(Mode::Serve(jwks(&[&old, &new])));
+    idp.set(Mode::Serve(jwks_json(&[&old, &new])));
     idp.set_delay(Duration::from_millis(300));
     let auth = format!("Bearer {}", token(&new));
     let mut cancelled = tonic::Request::new(request("GET", "/api/orders", &[("authorization", &auth)]));
@@ -578,8 +486,8 @@ async fn a_cancelled_check_does_not_stall_the_shared_fetch() {
     idp.wait_for_requests(2, Duration::from_secs(2)).await;
 
     // No Check waits on the fetch any more; it must complete by itself.
-    wait_metric(&gatehouse, &fetches("success"), 2.0, Duration::from_secs(3)).await;
-    assert_allowed(&check_token(&mut gatehouse, &token(&new)).await);
+    ops::wait_metric(gatehouse.http, &fetches("success"), 2.0, Duration::from_secs(3)).await;
+    assert_allowed(&gatehouse.check_token(&token(&new)).await);
     assert_eq!(idp.requests(), 2);
     gatehouse.stop().await;
 }
@@ -589,14 +497,14 @@ async fn a_cancelled_check_does_not_stall_the_shared_fetch() {
 /// work, never panic (moka refuses a time-to-live over 1000 years).
 #[tokio::test]
 async fn a_very_long_max_stale_does_not_panic() {
-    let idp = Idp::start(Mode::Serve(jwks(&[&key("old")]))).await;
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&es256_key("old")]))).await;
     let yaml = config(&format!(r#"uri: "{}", max_stale: 9999y"#, idp.uri()));
     match gatehouse::internals::from_yaml(&yaml) {
         Err(error) => assert!(error.to_string().contains("max_stale"), "{error}"),
         Ok(_) => {
             let started = tokio::spawn(async move {
                 let gatehouse = Gatehouse::start(&yaml).await;
-                wait_ready(&gatehouse, Duration::from_secs(5)).await;
+                gatehouse.wait_ready(Duration::from_secs(5)).await;
                 gatehouse.stop().await;
             })
             .await;

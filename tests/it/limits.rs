@@ -4,10 +4,7 @@
 use std::time::Duration;
 
 use gatehouse_testkit::idp::{Idp, Mode};
-use gatehouse_testkit::Algorithm;
 use gatehouse_testkit::*;
-use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
-use serde_json::json;
 
 fn config(uri: &str, limits: &str) -> String {
     format!(
@@ -25,20 +22,6 @@ limits: {limits}
     )
 }
 
-fn token(key: &SigningKey) -> String {
-    key.mint(&json!({"iss": "https://idp.test", "sub": "alice", "exp": unix_now() + 300})).unwrap()
-}
-
-async fn ready(gatehouse: &Gatehouse) {
-    for _ in 0..100 {
-        if gatehouse.http_get("/readyz").await.0 == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("not ready");
-}
-
 #[tokio::test]
 async fn over_the_concurrency_bound_a_check_is_denied_with_503() {
     let key = SigningKey::generate(Algorithm::ES256, "k1").unwrap();
@@ -49,7 +32,7 @@ async fn over_the_concurrency_bound_a_check_is_denied_with_503() {
     let mut limited = specs(&config(&idp.uri(), "{}"));
     limited.set_check_bounds(1, 1, Duration::from_secs(10));
     let mut gatehouse = Gatehouse::start_specs(limited).await;
-    ready(&gatehouse).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
     let good = format!("Bearer {}", token(&key));
     ok(&gatehouse.check(request("GET", "/x", &[("authorization", &good)])).await);
 
@@ -82,7 +65,7 @@ async fn too_many_or_too_large_headers_are_refused_before_reading_them() {
     let idp = Idp::start(Mode::Serve(jwks_json(&[&key]))).await;
     let limits = "{ max_headers: 50, max_header_bytes: 16384 }";
     let mut gatehouse = Gatehouse::start(&config(&idp.uri(), limits)).await;
-    ready(&gatehouse).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
     let good = format!("Bearer {}", token(&key));
 
     let names: Vec<String> = (0..60).map(|i| format!("x-h{i}")).collect();

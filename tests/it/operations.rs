@@ -8,7 +8,6 @@
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,9 +15,9 @@ use std::time::{Duration, Instant};
 use gatehouse::internals::wire::authorization_client::AuthorizationClient;
 use gatehouse::internals::wire::CheckResponse;
 use gatehouse_testkit::idp::{Idp, Mode};
-use gatehouse_testkit::Algorithm;
+use gatehouse_testkit::ops;
+use gatehouse_testkit::process::{free_addr, Served};
 use gatehouse_testkit::*;
-use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
@@ -26,96 +25,9 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
-const ISSUER: &str = "https://idp.test";
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 const AUTHZ_SERVICE: &str = "envoy.service.auth.v3.Authorization";
 
 // === shared helpers ===
-
-fn key() -> SigningKey {
-    SigningKey::generate(Algorithm::ES256, "k1").unwrap()
-}
-
-fn claims(extra: Value) -> Value {
-    let mut claims = json!({
-        "iss": ISSUER,
-        "aud": "orders-api",
-        "sub": "alice",
-        "iat": unix_now(),
-        "exp": unix_now() + 300,
-    });
-    claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    claims
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
-
-/// The JWKS of `key` on one line, for `jwks: { inline: '..' }`.
-fn inline_jwks(key: &SigningKey) -> String {
-    jwks_json(&[key]).replace('\n', "")
-}
-
-/// `GET http://{addr}{path}` with an optional `Accept`: (status, content type, body).
-async fn http_get(addr: SocketAddr, path: &str, accept: Option<&str>) -> (u16, String, String) {
-    let mut request = reqwest::Client::new().get(format!("http://{addr}{path}"));
-    if let Some(accept) = accept {
-        request = request.header("accept", accept);
-    }
-    let response = request.send().await.expect("http get");
-    let status = response.status().as_u16();
-    let content_type =
-        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    (status, content_type, response.text().await.unwrap())
-}
-
-async fn readyz(addr: SocketAddr) -> (u16, Value) {
-    let (status, _, body) = http_get(addr, "/readyz", None).await;
-    (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("/readyz body is not JSON ({e}): {body}")))
-}
-
-/// Polls `/readyz` every 20 ms until it answers `want`; returns the body.
-async fn wait_readyz(addr: SocketAddr, want: u16, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let (status, body) = readyz(addr).await;
-        if status == want {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/readyz not {want} within {within:?}: last answer {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The value of one series (`name{labels}` exactly as exposed) in a text exposition.
-fn metric_in(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map(|value| value.trim().parse().unwrap_or_else(|_| panic!("bad value for {series}: {value}")))
-}
-
-async fn metric(http: SocketAddr, series: &str) -> Option<f64> {
-    let (status, _, text) = http_get(http, "/metrics", None).await;
-    assert_eq!(status, 200, "{text}");
-    metric_in(&text, series)
-}
-
-/// Polls /metrics until `series` is at least `n`; returns its value.
-async fn wait_metric(http: SocketAddr, series: &str, n: f64, within: Duration) -> f64 {
-    let deadline = Instant::now() + within;
-    loop {
-        let value = metric(http, series).await.unwrap_or(0.0);
-        if value >= n {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{series} is {value} after {within:?}, expected at least {n}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 fn reloads(outcome: &str) -> String {
     format!(r#"gatehouse_config_reload_total{{outcome="{outcome}"}}"#)
@@ -220,13 +132,13 @@ rules:
     match: {{ path_prefix: /api }}
     require: {{ providers: [corp] }}
 "#,
-        jwks = inline_jwks(key)
+        jwks = inline_jwks(&[key])
     )
 }
 
 #[tokio::test]
 async fn metrics_count_known_traffic_exactly() {
-    let key = key();
+    let key = es256_key("k1");
     let mut gatehouse = Gatehouse::start(&metrics_config(&key)).await;
     let good = key.mint(&claims(json!({}))).unwrap();
     let expired = key.mint(&claims(json!({"iat": unix_now() - 7200, "exp": unix_now() - 3600}))).unwrap();
@@ -243,7 +155,7 @@ async fn metrics_count_known_traffic_exactly() {
     }
 
     // Prometheus text 0.0.4 by default.
-    let (status, content_type, text) = http_get(gatehouse.http, "/metrics", None).await;
+    let (status, content_type, text) = ops::get(gatehouse.http, "/metrics", None).await;
     assert_eq!(status, 200, "{text}");
     assert!(content_type.starts_with("text/plain; version=0.0.4"), "content type {content_type}");
     let observed: Vec<&str> =
@@ -262,13 +174,13 @@ async fn metrics_count_known_traffic_exactly() {
         assert!(lines.contains(&expected), "missing line `{expected}` in:\n{text}");
     }
     assert_eq!(observed.len(), 4, "exactly four check series: {observed:#?}");
-    let rss = metric_in(&text, "process_resident_memory_bytes").expect("process_resident_memory_bytes");
+    let rss = ops::metric_in(&text, "process_resident_memory_bytes").expect("process_resident_memory_bytes");
     assert!(rss > 0.0, "rss {rss}");
     assert!(!text.contains("# EOF"), "no OpenMetrics terminator in Prometheus text");
 
     // OpenMetrics when asked for.
     let (status, content_type, text) =
-        http_get(gatehouse.http, "/metrics", Some("application/openmetrics-text; version=1.0.0")).await;
+        ops::get(gatehouse.http, "/metrics", Some("application/openmetrics-text; version=1.0.0")).await;
     assert_eq!(status, 200, "{text}");
     assert!(content_type.starts_with("application/openmetrics-text"), "content type {content_type}");
     assert!(text.ends_with("# EOF\n"), "OpenMetrics must end with # EOF:\n{text}");
@@ -295,7 +207,7 @@ async fn health_status(health: &mut HealthClient<Channel>, service: &str) -> Ser
 
 #[tokio::test]
 async fn grpc_health_check_and_watch_follow_shutdown() {
-    let key = key();
+    let key = es256_key("k1");
     let delay = Duration::from_secs(2);
     let yaml = format!("server:\n  shutdown_delay: 2s\n  drain_timeout: 10s\n{}", metrics_config(&key));
     let mut config = gatehouse::internals::from_yaml(&yaml).expect("valid config");
@@ -320,7 +232,7 @@ async fn grpc_health_check_and_watch_follow_shutdown() {
         .expect("Watch message")
         .expect("Watch stream open");
     assert_eq!(first.status, ServingStatus::Serving as i32);
-    assert_eq!(wait_readyz(running.http, 200, Duration::from_secs(5)).await["shutting_down"], false);
+    assert_eq!(ops::wait_readyz(running.http, 200, Duration::from_secs(5)).await["shutting_down"], false);
 
     let triggered = Instant::now();
     running.trigger_shutdown();
@@ -334,7 +246,7 @@ async fn grpc_health_check_and_watch_follow_shutdown() {
     eprintln!("Watch saw NOT_SERVING {seen:?} after the shutdown trigger");
 
     // Inside the delay: not ready, NOT_SERVING on Check, but Checks still answered.
-    let body = wait_readyz(running.http, 503, Duration::from_secs(1)).await;
+    let body = ops::wait_readyz(running.http, 503, Duration::from_secs(1)).await;
     assert_eq!(body["shutting_down"], true, "{body}");
     assert_eq!(body["ready"], false, "{body}");
     assert_eq!(health_status(&mut health, AUTHZ_SERVICE).await, ServingStatus::NotServing);
@@ -371,7 +283,7 @@ async fn grpc_health_check_and_watch_follow_shutdown() {
 
 #[tokio::test]
 async fn readiness_waits_for_keys() {
-    let key = key();
+    let key = es256_key("k1");
     let idp = Idp::start(Mode::Fail).await;
     let yaml = format!(
         r#"
@@ -389,7 +301,7 @@ rules:
     );
     let mut gatehouse = Gatehouse::start(&yaml).await;
     idp.wait_for_requests(1, Duration::from_secs(5)).await;
-    let (status, body) = readyz(gatehouse.http).await;
+    let (status, body) = ops::readyz(gatehouse.http).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["ready"], false, "{body}");
     assert_eq!(body["shutting_down"], false, "{body}");
@@ -400,7 +312,7 @@ rules:
 
     let serving = Instant::now();
     idp.set(Mode::Serve(jwks_json(&[&key])));
-    let body = wait_readyz(gatehouse.http, 200, Duration::from_secs(6)).await;
+    let body = ops::wait_readyz(gatehouse.http, 200, Duration::from_secs(6)).await;
     eprintln!("ready {:?} after the IdP started serving", serving.elapsed());
     assert_eq!(body["ready"], true, "{body}");
     assert_eq!(body["providers_starting"], json!([]), "{body}");
@@ -463,7 +375,7 @@ struct Reloading {
 
 /// A gatehouse reloading from a file, ready (first JWKS fetched), `/public` anonymous.
 async fn start_reloading() -> Reloading {
-    let key = key();
+    let key = es256_key("k1");
     let idp = Idp::start(Mode::Serve(jwks_json(&[&key]))).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gatehouse.yaml");
@@ -471,7 +383,7 @@ async fn start_reloading() -> Reloading {
     let config = gatehouse::internals::load_file(&path).expect("valid config");
     let server = gatehouse::internals::Server::bind(config).await.expect("bind").reload_from(path.clone());
     let running = Running::launch(server).await;
-    wait_readyz(running.http, 200, Duration::from_secs(5)).await;
+    ops::wait_readyz(running.http, 200, Duration::from_secs(5)).await;
     Reloading { running, path, idp, key, _dir: dir }
 }
 
@@ -522,8 +434,8 @@ async fn reload_applies_a_valid_change_without_dropping_a_check_stream() {
     replace_file(&r.path, &reload_config(&r.idp, REQUIRE_TOKEN));
     let took = wait_decision(&mut client, "/public/x", 401, Duration::from_secs(5)).await;
     eprintln!("the rewrite took effect {took:?} after the rename ({:?} total)", rewritten.elapsed());
-    assert_eq!(wait_metric(http, &reloads("success"), 1.0, Duration::from_secs(2)).await, 1.0);
-    assert_eq!(metric(http, &reloads("invalid")).await, None);
+    assert_eq!(ops::wait_metric(http, &reloads("success"), 1.0, Duration::from_secs(2)).await, 1.0);
+    assert_eq!(ops::metric(http, &reloads("invalid")).await, None);
     assert_eq!(http_status(&check(&mut client, "/public/x", Some(&token)).await), 200);
 
     // Let the stream run on the new policy for a moment; the unchanged
@@ -540,10 +452,10 @@ async fn reload_applies_a_valid_change_without_dropping_a_check_stream() {
     assert!(api_allowed > 0);
     assert_eq!(r.idp.requests(), fetches_before, "the reload refetched an unchanged provider's JWKS");
     assert_eq!(
-        metric(http, r#"gatehouse_jwks_fetch_total{provider="corp",outcome="success"}"#).await,
+        ops::metric(http, r#"gatehouse_jwks_fetch_total{provider="corp",outcome="success"}"#).await,
         Some(1.0)
     );
-    assert_eq!(metric(http, &reloads("success")).await, Some(1.0));
+    assert_eq!(ops::metric(http, &reloads("success")).await, Some(1.0));
     r.running.stop().await;
 }
 
@@ -561,128 +473,26 @@ async fn reload_refuses_an_invalid_file_and_keeps_serving() {
     );
     assert!(gatehouse::internals::from_yaml(&invalid).is_err(), "the test's invalid file must be invalid");
     replace_file(&r.path, &invalid);
-    assert_eq!(wait_metric(http, &reloads("invalid"), 1.0, Duration::from_secs(5)).await, 1.0);
-    assert_eq!(metric(http, &reloads("success")).await, None);
+    assert_eq!(ops::wait_metric(http, &reloads("invalid"), 1.0, Duration::from_secs(5)).await, 1.0);
+    assert_eq!(ops::metric(http, &reloads("success")).await, None);
     // Decisions unchanged.
     assert_eq!(http_status(&check(&mut client, "/public/x", None).await), 200);
     assert_eq!(http_status(&check(&mut client, "/api/x", None).await), 401);
     assert_eq!(http_status(&check(&mut client, "/api/x", Some(&token)).await), 200);
     assert_eq!(http_status(&check(&mut client, "/broken/x", None).await), 403);
-    let (status, body) = readyz(http).await;
+    let (status, body) = ops::readyz(http).await;
     assert_eq!(status, 200, "{body}");
 
     // A following valid file still applies.
     replace_file(&r.path, &reload_config(&r.idp, REQUIRE_TOKEN));
     wait_decision(&mut client, "/public/x", 401, Duration::from_secs(5)).await;
-    assert_eq!(wait_metric(http, &reloads("success"), 1.0, Duration::from_secs(2)).await, 1.0);
-    assert_eq!(metric(http, &reloads("invalid")).await, Some(1.0));
+    assert_eq!(ops::wait_metric(http, &reloads("success"), 1.0, Duration::from_secs(2)).await, 1.0);
+    assert_eq!(ops::metric(http, &reloads("invalid")).await, Some(1.0));
     assert_eq!(http_status(&check(&mut client, "/public/x", Some(&token)).await), 200);
     r.running.stop().await;
 }
 
 // === 6, 7. the binary ===
-
-fn gatehouse_command(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env_remove("GATEHOUSE_CONFIG")
-        .env_remove("GATEHOUSE_LOG")
-        .env_remove("GATEHOUSE_LOG_FORMAT")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    command
-}
-
-/// A free port on 127.0.0.1 (bound, read, released).
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
-/// A running `gatehouse serve`, killed on drop unless it already exited,
-/// with its output printed when the test fails.
-struct Served {
-    child: Child,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Served {
-    fn spawn(dir: &Path, args: &[&str]) -> Served {
-        let stdout = dir.join("serve.stdout");
-        let stderr = dir.join("serve.stderr");
-        let child = gatehouse_command(args)
-            .stdout(File::create(&stdout).unwrap())
-            .stderr(File::create(&stderr).unwrap())
-            .spawn()
-            .expect("spawn gatehouse serve");
-        Served { child, stdout, stderr }
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(&self.stdout).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("try_wait")
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill").arg(format!("-{signal}")).arg(&pid).status().expect("run kill");
-        assert!(status.success(), "kill -{signal} {pid} failed");
-    }
-
-    /// Polls for the exit without blocking the runtime (the test's gRPC
-    /// connection must keep answering the server's graceful-shutdown PING).
-    async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.exited() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "gatehouse did not exit within {within:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn wait_ready(&mut self, http: SocketAddr, within: Duration) {
-        let url = format!("http://{http}/readyz");
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.exited() {
-                panic!("gatehouse serve exited early with {status}");
-            }
-            let last = match reqwest::get(&url).await {
-                Ok(response) if response.status().as_u16() == 200 => return,
-                Ok(response) => {
-                    format!("{} {}", response.status(), response.text().await.unwrap_or_default())
-                }
-                Err(error) => error.to_string(),
-            };
-            assert!(Instant::now() < deadline, "/readyz not 200 within {within:?}: last answer {last}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if self.exited().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("--- gatehouse serve stdout ---\n{}", self.stdout());
-            eprintln!("--- gatehouse serve stderr ---\n{}", self.stderr());
-        }
-    }
-}
 
 fn binary_config(grpc: SocketAddr, http: SocketAddr, jwks: &Path, public_rule: &str, extra: &str) -> String {
     let jwks = format!("{{ file: \"{}\" }}", jwks.display());
@@ -703,7 +513,7 @@ fn pad_to(mut text: String, len: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_binary() {
     let dir = tempfile::tempdir().unwrap();
-    let key = key();
+    let key = es256_key("k1");
     let jwks = dir.path().join("jwks.json");
     std::fs::write(&jwks, jwks_json(&[&key])).unwrap();
     let (grpc, http) = (free_addr(), free_addr());
@@ -738,13 +548,13 @@ async fn sighup_reloads_the_binary() {
         assert_eq!(http_status(&check(&mut client, "/public/x", None).await), 200, "reloaded without SIGHUP");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(metric(http, &reloads("success")).await, None);
+    assert_eq!(ops::metric(http, &reloads("success")).await, None);
 
     let hup = Instant::now();
     served.signal("HUP");
     wait_decision(&mut client, "/public/x", 401, Duration::from_secs(5)).await;
     eprintln!("SIGHUP reload took effect after {:?}", hup.elapsed());
-    assert_eq!(wait_metric(http, &reloads("success"), 1.0, Duration::from_secs(2)).await, 1.0);
+    assert_eq!(ops::wait_metric(http, &reloads("success"), 1.0, Duration::from_secs(2)).await, 1.0);
     assert_eq!(http_status(&check(&mut client, "/public/x", Some(&token)).await), 200);
     assert!(served.exited().is_none(), "SIGHUP must not end the process");
 
@@ -764,7 +574,7 @@ fn field<'a>(line: &'a Value, name: &str) -> Option<&'a Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_decision_log_carries_no_token() {
     let dir = tempfile::tempdir().unwrap();
-    let key = key();
+    let key = es256_key("k1");
     let jwks = dir.path().join("jwks.json");
     std::fs::write(&jwks, jwks_json(&[&key])).unwrap();
     let (grpc, http) = (free_addr(), free_addr());

@@ -2,67 +2,16 @@
 //! first fetch, IdP outage at start (503, then recovery), garbage documents
 //! and outages after keys were loaded.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gatehouse::internals::wire::CheckResponse;
 use gatehouse_testkit::idp::{Idp, Mode};
-use gatehouse_testkit::Algorithm;
 use gatehouse_testkit::*;
-use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
 use serde_json::json;
-
-const ISSUER: &str = "https://idp.test";
 
 fn config(jwks_uri: &str, refresh_interval: Option<&str>) -> String {
     let refresh = refresh_interval.map(|r| format!(", refresh_interval: {r}")).unwrap_or_default();
-    format!(
-        r#"
-providers:
-  - name: corp
-    issuer: {ISSUER}
-    audiences: [orders-api]
-    algorithms: [ES256]
-    jwks: {{ uri: "{jwks_uri}"{refresh} }}
-    claims_to_headers:
-      - {{ claim: sub, header: x-user-id }}
-rules:
-  - match: {{ path_prefix: /api }}
-    require: {{ providers: [corp] }}
-"#
-    )
-}
-
-fn token(key: &SigningKey) -> String {
-    key.mint(&json!({
-        "iss": ISSUER,
-        "aud": "orders-api",
-        "sub": "alice",
-        "iat": unix_now(),
-        "exp": unix_now() + 300,
-    }))
-    .unwrap()
-}
-
-fn jwks(keys: &[&SigningKey]) -> String {
-    jwks_json(keys)
-}
-
-async fn check_token(gatehouse: &mut Gatehouse, token: &str) -> CheckResponse {
-    let auth = format!("Bearer {token}");
-    gatehouse.check(request("GET", "/api/orders", &[("authorization", &auth)])).await
-}
-
-/// Polls `/readyz` every 50 ms until it is 200, failing with the last body.
-async fn wait_ready(gatehouse: &Gatehouse, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let (status, body) = gatehouse.http_get("/readyz").await;
-        if status == 200 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "/readyz not 200 within {within:?}: last answer {status} {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    CorpConfig::new(format!(r#"uri: "{jwks_uri}"{refresh}"#)).yaml()
 }
 
 /// Asserts `/readyz` is 503 and names `corp` as a provider without keys.
@@ -76,7 +25,7 @@ async fn assert_not_ready(gatehouse: &Gatehouse) {
 
 /// Asserts the token is denied with 503 / UNAVAILABLE (and so never allowed).
 async fn assert_unavailable(gatehouse: &mut Gatehouse, token: &str) {
-    let response = check_token(gatehouse, token).await;
+    let response = gatehouse.check_token(token).await;
     let (status, code, deny) = denied(&response);
     assert_eq!((status, code), (503, 14), "{response:?}");
     let body: serde_json::Value = serde_json::from_str(&deny.body).unwrap();
@@ -91,21 +40,21 @@ fn assert_allowed_as_alice(response: &CheckResponse) {
 #[tokio::test]
 async fn remote_keys_are_fetched_and_used() {
     let key = SigningKey::generate(Algorithm::ES256, "k1").unwrap();
-    let idp = Idp::start(Mode::Serve(jwks(&[&key]))).await;
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&key]))).await;
     let mut gatehouse = Gatehouse::start(&config(&idp.uri(), None)).await;
 
-    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
     let (_, body) = gatehouse.http_get("/readyz").await;
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["providers_without_keys"], json!([]), "{body}");
 
-    let response = check_token(&mut gatehouse, &token(&key)).await;
+    let response = gatehouse.check_token(&token(&key)).await;
     assert_allowed_as_alice(&response);
     assert!(idp.requests() >= 1, "the JWKS was never requested");
 
     // A token signed by a different key with the same kid still fails.
     let impostor = SigningKey::generate(Algorithm::ES256, "k1").unwrap();
-    let (status, code, _) = denied(&check_token(&mut gatehouse, &token(&impostor)).await);
+    let (status, code, _) = denied(&gatehouse.check_token(&token(&impostor)).await);
     assert_eq!((status, code), (401, 16));
     gatehouse.stop().await;
 }
@@ -125,9 +74,9 @@ async fn idp_down_at_start_denies_with_503_then_recovers() {
     assert_not_ready(&gatehouse).await;
 
     // The IdP comes back: the retry (backoff from 1s) loads the keys.
-    idp.set(Mode::Serve(jwks(&[&key])));
-    wait_ready(&gatehouse, Duration::from_secs(8)).await;
-    assert_allowed_as_alice(&check_token(&mut gatehouse, &token).await);
+    idp.set(Mode::Serve(jwks_json(&[&key])));
+    gatehouse.wait_ready(Duration::from_secs(8)).await;
+    assert_allowed_as_alice(&gatehouse.check_token(&token).await);
     assert!(idp.requests() >= 2, "expected a retry, got {} requests", idp.requests());
     gatehouse.stop().await;
 }
@@ -157,12 +106,12 @@ async fn garbage_jwks_is_a_failed_fetch() {
 #[tokio::test]
 async fn last_good_keys_survive_an_idp_outage() {
     let key = SigningKey::generate(Algorithm::ES256, "k1").unwrap();
-    let idp = Idp::start(Mode::Serve(jwks(&[&key]))).await;
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&key]))).await;
     let mut gatehouse = Gatehouse::start(&config(&idp.uri(), Some("1s"))).await;
     let token = token(&key);
 
-    wait_ready(&gatehouse, Duration::from_secs(5)).await;
-    assert_allowed_as_alice(&check_token(&mut gatehouse, &token).await);
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
+    assert_allowed_as_alice(&gatehouse.check_token(&token).await);
 
     idp.set(Mode::Fail);
     let before = idp.requests();
@@ -173,13 +122,13 @@ async fn last_good_keys_survive_an_idp_outage() {
 
     let (status, body) = gatehouse.http_get("/readyz").await;
     assert_eq!(status, 200, "the last good keys must keep gatehouse ready: {body}");
-    assert_allowed_as_alice(&check_token(&mut gatehouse, &token).await);
+    assert_allowed_as_alice(&gatehouse.check_token(&token).await);
 
     // And garbage during the outage does not replace them either.
     idp.set(Mode::Raw("text/html", "<html>maintenance</html>".into()));
     let seen = idp.requests();
     idp.wait_for_requests(seen + 2, Duration::from_secs(5)).await;
-    assert_allowed_as_alice(&check_token(&mut gatehouse, &token).await);
+    assert_allowed_as_alice(&gatehouse.check_token(&token).await);
     gatehouse.stop().await;
 }
 
@@ -190,12 +139,12 @@ async fn last_good_keys_survive_an_idp_outage() {
 async fn unknown_kid_triggers_a_refresh() {
     let old = SigningKey::generate(Algorithm::ES256, "k1").unwrap();
     let new = SigningKey::generate(Algorithm::ES256, "k2").unwrap();
-    let idp = Idp::start(Mode::Serve(jwks(&[&old]))).await;
+    let idp = Idp::start(Mode::Serve(jwks_json(&[&old]))).await;
     let mut gatehouse = Gatehouse::start(&config(&idp.uri(), None)).await;
-    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
 
-    idp.set(Mode::Serve(jwks(&[&old, &new])));
-    let response = check_token(&mut gatehouse, &token(&new)).await;
+    idp.set(Mode::Serve(jwks_json(&[&old, &new])));
+    let response = gatehouse.check_token(&token(&new)).await;
     assert_allowed_as_alice(&response);
     assert!(idp.requests() >= 2, "no refresh was made for the unknown kid");
     gatehouse.stop().await;

@@ -16,40 +16,13 @@ use gatehouse_testkit::idp::{Idp, Mode};
 use gatehouse_testkit::*;
 use serde_json::{json, Value};
 
-const ISSUER: &str = "https://idp.test";
-
 /// One provider `corp` reading keys from `uri`, refreshed every second.
 fn config(uri: &str) -> String {
-    format!(
-        r#"
-providers:
-  - name: corp
-    issuer: {ISSUER}
-    audiences: [orders-api]
-    algorithms: [ES256]
-    jwks: {{ uri: "{uri}", refresh_interval: 1s }}
-    claims_to_headers:
-      - {{ claim: sub, header: x-user-id }}
-rules:
-  - match: {{ path_prefix: /api }}
-    require: {{ providers: [corp] }}
-"#
-    )
+    CorpConfig::new(format!(r#"uri: "{uri}", refresh_interval: 1s"#)).yaml()
 }
 
-fn key(kid: &str) -> SigningKey {
-    SigningKey::generate(Algorithm::ES256, kid).unwrap()
-}
-
-fn token(key: &SigningKey, sub: &str) -> String {
-    key.mint(&json!({
-        "iss": ISSUER,
-        "aud": "orders-api",
-        "sub": sub,
-        "iat": unix_now(),
-        "exp": unix_now() + 300,
-    }))
-    .unwrap()
+fn token_for(key: &SigningKey, sub: &str) -> String {
+    token_with(key, json!({ "sub": sub }))
 }
 
 fn serve(idp: &Idp, keys: &[&SigningKey]) {
@@ -59,11 +32,6 @@ fn serve(idp: &Idp, keys: &[&SigningKey]) {
 // ---------------------------------------------------------------------------
 // Over gRPC
 // ---------------------------------------------------------------------------
-
-async fn check_token(gatehouse: &mut Gatehouse, token: &str) -> CheckResponse {
-    let auth = format!("Bearer {token}");
-    gatehouse.check(request("GET", "/api/orders", &[("authorization", &auth)])).await
-}
 
 #[track_caller]
 fn assert_allowed(response: &CheckResponse, sub: &str) {
@@ -82,18 +50,6 @@ fn assert_unknown_kid(response: &CheckResponse) {
     assert_eq!(body["error_description"], "no key matches the token's key id", "{body}");
 }
 
-async fn readyz(gatehouse: &Gatehouse) -> u16 {
-    gatehouse.http_get("/readyz").await.0
-}
-
-async fn wait_ready(gatehouse: &Gatehouse, within: Duration) {
-    let deadline = Instant::now() + within;
-    while readyz(gatehouse).await != 200 {
-        assert!(Instant::now() < deadline, "/readyz not 200 within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Successful JWKS fetches so far, from /metrics.
 async fn successful_fetches(gatehouse: &Gatehouse) -> f64 {
     let (status, text) = gatehouse.http_get("/metrics").await;
@@ -106,18 +62,18 @@ async fn successful_fetches(gatehouse: &Gatehouse) -> f64 {
 
 #[tokio::test]
 async fn a_cached_token_is_refused_once_its_key_is_rotated_out() {
-    let old = key("old");
-    let kept = key("kept");
-    let new = key("new");
+    let old = es256_key("old");
+    let kept = es256_key("kept");
+    let new = es256_key("new");
     let idp = Idp::start(Mode::Serve(jwks_json(&[&old, &kept]))).await;
     let mut gatehouse = Gatehouse::start(&config(&idp.uri())).await;
-    wait_ready(&gatehouse, Duration::from_secs(5)).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
 
-    let by_old = token(&old, "alice");
-    let by_kept = token(&kept, "bob");
+    let by_old = token_for(&old, "alice");
+    let by_kept = token_for(&kept, "bob");
     for _ in 0..20 {
-        assert_allowed(&check_token(&mut gatehouse, &by_old).await, "alice");
-        assert_allowed(&check_token(&mut gatehouse, &by_kept).await, "bob");
+        assert_allowed(&gatehouse.check_token(&by_old).await, "alice");
+        assert_allowed(&gatehouse.check_token(&by_kept).await, "bob");
     }
 
     // The IdP rotates `old` out. A fetch in flight may still bring the old
@@ -128,19 +84,19 @@ async fn a_cached_token_is_refused_once_its_key_is_rotated_out() {
     let rotated = Instant::now();
     while successful_fetches(&gatehouse).await < before + 2.0 {
         assert!(rotated.elapsed() < Duration::from_secs(6), "gatehouse did not refresh its keys");
-        assert_allowed(&check_token(&mut gatehouse, &by_kept).await, "bob");
+        assert_allowed(&gatehouse.check_token(&by_kept).await, "bob");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     eprintln!("keys refreshed {:?} after the rotation", rotated.elapsed());
 
     // The previously cached token is refused, every time.
     for _ in 0..5 {
-        assert_unknown_kid(&check_token(&mut gatehouse, &by_old).await);
+        assert_unknown_kid(&gatehouse.check_token(&by_old).await);
     }
     // Nothing else changed.
     for _ in 0..5 {
-        assert_allowed(&check_token(&mut gatehouse, &by_kept).await, "bob");
-        assert_allowed(&check_token(&mut gatehouse, &token(&new, "carol")).await, "carol");
+        assert_allowed(&gatehouse.check_token(&by_kept).await, "bob");
+        assert_allowed(&gatehouse.check_token(&token_for(&new, "carol")).await, "carol");
     }
 
     // A later refresh changes nothing: the old token stays refused.
@@ -150,8 +106,8 @@ async fn a_cached_token_is_refused_once_its_key_is_rotated_out() {
         assert!(waited.elapsed() < Duration::from_secs(4), "no further refresh");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_unknown_kid(&check_token(&mut gatehouse, &by_old).await);
-    assert_allowed(&check_token(&mut gatehouse, &by_kept).await, "bob");
+    assert_unknown_kid(&gatehouse.check_token(&by_old).await);
+    assert_allowed(&gatehouse.check_token(&by_kept).await, "bob");
     gatehouse.stop().await;
 }
 
@@ -224,14 +180,14 @@ fn refused(decision: Decision) -> DenyReason {
 
 #[tokio::test]
 async fn a_refresh_drops_only_the_entries_of_keys_that_left() {
-    let old = key("old");
-    let kept = key("kept");
-    let new = key("new");
+    let old = es256_key("old");
+    let kept = es256_key("kept");
+    let new = es256_key("new");
     let idp = Idp::start(Mode::Serve(jwks_json(&[&old, &kept]))).await;
     let stack = Stack::start(&config(&idp.uri())).await;
 
-    let by_old = token(&old, "alice");
-    let by_kept = token(&kept, "bob");
+    let by_old = token_for(&old, "alice");
+    let by_kept = token_for(&kept, "bob");
     let old_entry = verified(stack.check(&by_old).await);
     let kept_entry = verified(stack.check(&by_kept).await);
     assert_eq!(stack.entries(), 2);
@@ -261,14 +217,14 @@ async fn a_refresh_drops_only_the_entries_of_keys_that_left() {
     assert_eq!(refused(stack.check(&by_old).await), DenyReason::Token(TokenError::UnknownKid));
     assert_eq!(stack.entries(), 1, "the rotated-out key's entry is dropped");
     assert!(Arc::ptr_eq(&verified(stack.check(&by_kept).await), &kept_entry), "kept key, after rotation");
-    let by_new = token(&new, "carol");
+    let by_new = token_for(&new, "carol");
     let new_entry = verified(stack.check(&by_new).await);
     assert!(Arc::ptr_eq(&verified(stack.check(&by_new).await), &new_entry));
     assert_eq!(stack.entries(), 2);
 
     // The IdP reuses the kid `kept` for new material: the cached token was
     // signed by a key that is no longer published.
-    let impostor = key("kept");
+    let impostor = es256_key("kept");
     serve(&idp, &[&impostor, &new]);
     let before = idp.requests();
     idp.wait_for_requests(before + 2, Duration::from_secs(4)).await;

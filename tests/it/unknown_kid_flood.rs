@@ -12,14 +12,10 @@ use std::time::{Duration, Instant};
 use gatehouse::internals::wire::authorization_client::AuthorizationClient;
 use gatehouse::internals::wire::CheckResponse;
 use gatehouse_testkit::idp::{Idp, Mode};
-use gatehouse_testkit::Algorithm;
 use gatehouse_testkit::*;
-use gatehouse_testkit::{jwks_json, unix_now, SigningKey};
-use serde_json::json;
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
 
-const ISSUER: &str = "https://idp.test";
 const MAX_CONCURRENT_CHECKS: usize = 64;
 const WAITERS: usize = 16;
 const WAIT: Duration = Duration::from_millis(250);
@@ -61,12 +57,6 @@ limits:
     )
 }
 
-fn token(key: &SigningKey) -> String {
-    let now = unix_now();
-    let claims = json!({ "iss": ISSUER, "aud": "orders-api", "sub": "alice", "iat": now, "exp": now + 300 });
-    key.mint(&claims).unwrap()
-}
-
 /// A token signed under a `kid` the IdP has never published.
 fn random_kid_token() -> String {
     let kid = format!("random-{:016x}", rand::random::<u64>());
@@ -102,14 +92,6 @@ async fn keep_checking(mut client: AuthorizationClient<Channel>, token: String, 
         seen.push((answer, sent.elapsed()));
     }
     seen
-}
-
-async fn wait_ready(gatehouse: &Gatehouse) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while gatehouse.http_get("/readyz").await.0 != 200 {
-        assert!(Instant::now() < deadline, "not ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn join_all(mut set: JoinSet<Seen>) -> Seen {
@@ -164,7 +146,7 @@ async fn a_random_kid_flood_against_a_hung_idp_leaves_cached_keys_alone() {
     let real = SigningKey::generate(Algorithm::ES256, "real").unwrap();
     let idp = Idp::start(Mode::Serve(jwks_json(&[&real]))).await;
     let gatehouse = Gatehouse::start(&config(&idp.uri())).await;
-    wait_ready(&gatehouse).await;
+    gatehouse.wait_ready(Duration::from_secs(5)).await;
     let valid = token(&real);
     let mut clients = Vec::new();
     for _ in 0..CHANNELS {

