@@ -30,6 +30,13 @@ fi
 cargo fetch --locked --quiet
 cargo deny --offline check bans licenses sources
 
+echo "== cargo machete (every declared dependency is used)"
+MACHETE_VERSION=0.9.2
+if ! cargo machete --version 2>/dev/null | grep -q "$MACHETE_VERSION"; then
+  cargo install --locked --quiet cargo-machete --version "$MACHETE_VERSION"
+fi
+cargo machete
+
 echo "== fuzz smoke (cargo-fuzz, dev build, 15 s per target; installs the pinned cargo-fuzz if missing)"
 # The instrumented build of every dependency is most of this step's time; a
 # real hunt is `scripts/fuzz.sh 600` (release build) by hand. FUZZ_TARGET_DIR=<dir

@@ -221,5 +221,4 @@ fn merge_slashes(path: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-#[path = "path_tests.rs"]
 mod tests;

@@ -6,7 +6,7 @@
 //! Seeds: tokens valid and invalid (minted with `gatehouse::internals::SigningKey`
 //! and the fuzz fixture keys), encoded CheckRequests aimed at each rule of the
 //! fuzz policy, the repository's example configs, and the tricky paths of
-//! `src/authz/path_tests.rs`. ES256 signatures are randomized, so a rerun
+//! `src/path/tests.rs`. ES256 signatures are randomized, so a rerun
 //! changes those files' bytes, not what they exercise.
 
 use std::fs;
@@ -309,7 +309,7 @@ fn configs(repo: &Path) -> Vec<Vec<u8>> {
     seeds
 }
 
-/// The raw paths of `src/authz/path_tests.rs` (CASES and the borrow test), and a few more.
+/// The raw paths of `src/path/tests.rs` (CASES and the borrow test), and a few more.
 const PATHS: &[&str] = &[
     "/",
     "/api/v1/users",

@@ -105,5 +105,4 @@ impl Drop for WaiterSlot<'_> {
 }
 
 #[cfg(test)]
-#[path = "authorizer_tests.rs"]
 mod tests;

@@ -205,5 +205,4 @@ impl TokenCache {
 }
 
 #[cfg(test)]
-#[path = "cache_tests/mod.rs"]
 mod tests;

@@ -371,5 +371,4 @@ fn check_audience(aud: Option<&Value>, accepted: &[String]) -> Result<(), TokenE
 }
 
 #[cfg(test)]
-#[path = "jwt_tests.rs"]
 mod tests;

@@ -160,5 +160,4 @@ pub(crate) fn anchored_regex(pattern: &str) -> Result<Regex, regex::Error> {
 }
 
 #[cfg(test)]
-#[path = "matcher_tests.rs"]
 mod tests;

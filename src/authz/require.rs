@@ -145,5 +145,4 @@ impl ClaimCondition {
 }
 
 #[cfg(test)]
-#[path = "require_tests.rs"]
 mod tests;

@@ -298,5 +298,4 @@ pub(crate) mod testing {
 }
 
 #[cfg(test)]
-#[path = "rules_tests.rs"]
 mod tests;

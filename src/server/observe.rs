@@ -216,5 +216,4 @@ pub(crate) fn record_decision(span: &Span, decision: &Decision) {
 }
 
 #[cfg(test)]
-#[path = "observe_tests.rs"]
 mod tests;
