@@ -1,4 +1,4 @@
-//! Helpers for `bench/load.sh` (no gatehouse CLI involved):
+//! Helpers for `loadtest/load.sh` (no gatehouse CLI involved):
 //!
 //! - `mint --key signing-key.json --count N --out tokens.txt [--iss I] [--aud A] [--ttl-secs S]`:
 //!   N valid tokens, one per line, each for a distinct subject (`user-000042`),
@@ -6,6 +6,10 @@
 //! - `frame --token T --out check.bin [--path P] [--host H]`: one gRPC-framed
 //!   `CheckRequest` as Envoy would send it for `GET P` with `authorization:
 //!   Bearer T` (0x00, 4-byte big-endian length, protobuf), for `h2load -d`.
+//! - `render-envoy --template sidecar.yaml --out FILE --set NAME=VALUE [--set ...]`:
+//!   `deploy/envoy/<template>` with the value of every line ending in
+//!   `# test:NAME` replaced, by the renderer the tests use
+//!   (`gatehouse_testkit::envoy::render`), so the load script has no copy of it.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -18,14 +22,22 @@ use gatehouse_testkit::{unix_now, CheckRequestBuilder, SigningKey};
 fn main() -> anyhow::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {
-        bail!("usage: bench_util mint|frame [--flag value]...");
+        bail!("usage: bench_util mint|frame|render-envoy [--flag value]...");
     }
     let command = args.remove(0);
     let mut flags: HashMap<String, String> = HashMap::new();
+    // `--set NAME=VALUE` may repeat; every other flag is given once.
+    let mut sets: Vec<(String, String)> = Vec::new();
     for pair in args.chunks(2) {
         let [name, value] = pair else { bail!("flag {} has no value", pair[0]) };
         let name = name.strip_prefix("--").with_context(|| format!("expected --flag, got {name}"))?;
-        flags.insert(name.to_owned(), value.clone());
+        if name == "set" {
+            let (key, value) =
+                value.split_once('=').with_context(|| format!("--set {value}: expected NAME=VALUE"))?;
+            sets.push((key.to_owned(), value.to_owned()));
+        } else {
+            flags.insert(name.to_owned(), value.clone());
+        }
     }
     let flag = |name: &str| flags.get(name).cloned().with_context(|| format!("missing --{name}"));
     let flag_or = |name: &str, default: &str| flags.get(name).cloned().unwrap_or_else(|| default.to_owned());
@@ -44,6 +56,7 @@ fn main() -> anyhow::Result<()> {
             &flag_or("path", "/api/orders/42"),
             &flag_or("host", "api.example.com"),
         ),
+        "render-envoy" => render_envoy(&flag("template")?, &flag("out")?, &sets),
         other => bail!("unknown command {other}"),
     }
 }
@@ -113,5 +126,13 @@ fn frame(token: &str, out: &str, path: &str, host: &str) -> anyhow::Result<()> {
         .bearer(token)
         .framed();
     std::fs::write(out, framed)?;
+    Ok(())
+}
+
+fn render_envoy(template: &str, out: &str, sets: &[(String, String)]) -> anyhow::Result<()> {
+    let values: Vec<(&str, String)> = sets.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let rendered =
+        gatehouse_testkit::envoy::render(&gatehouse_testkit::envoy::deploy_config(template), &values);
+    std::fs::write(out, rendered).with_context(|| format!("write {out}"))?;
     Ok(())
 }

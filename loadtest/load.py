@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The measurements behind docs/PERFORMANCE.md; run through bench/load.sh.
+"""The measurements behind docs/PERFORMANCE.md; run through loadtest/load.sh.
 
 Everything listens on 127.0.0.1. The servers (gatehouse, the no-op ext_authz
 server, Envoy) are pinned to one core (SERVER_CPU), the load generators
@@ -214,41 +214,6 @@ def quantile(before, after, q):
 # --------------------------------------------------------------------------- Envoy
 
 
-def render_marked(template_text, values):
-    """The `# test:NAME` rendering of tests/common/envoy.rs, in Python."""
-    used = set()
-    out = []
-    for line in template_text.splitlines():
-        trimmed = line.rstrip()
-        at = trimmed.rfind("# test:")
-        name = trimmed[at + len("# test:"):] if at >= 0 else ""
-        if at < 0 or not re.fullmatch(r"[A-Za-z0-9_]+", name or "") or name not in values:
-            out.append(line)
-            continue
-        used.add(name)
-        content, comment = line[:at], line[at:]
-        body = content.rstrip()
-        padding = content[len(body):]
-        indent_len = len(body) - len(body.lstrip())
-        indent, body = body[:indent_len], body[indent_len:]
-        if body.startswith("#"):
-            body = body[1:]
-            body = body[1:] if body.startswith(" ") else body
-        colon = body.rfind(": ")
-        assert colon >= 0, f"`# test:{name}` on a line without `key: value`: {line}"
-        rest = body[colon + 2:]
-        start = colon + 2 + (len(rest) - len(rest.lstrip()))
-        ends = [i for i in (body.find(",", start), body.find("}", start)) if i >= 0]
-        end = min(ends) if ends else len(body)
-        end = start + len(body[start:end].rstrip())
-        value = str(values[name])
-        scalar = value if re.fullmatch(r"[A-Za-z0-9._/-]+", value) else json.dumps(value)
-        out.append(f"{indent}{body[:start]}{scalar}{body[end:]}{padding}{comment}")
-    missing = set(values) - used
-    assert not missing, f"template has no `# test:NAME` line for {missing}"
-    return "\n".join(out) + "\n"
-
-
 def jwt_authn_filter(jwks, cache):
     provider = {
         "issuer": ISSUER,
@@ -272,19 +237,22 @@ def jwt_authn_filter(jwks, cache):
     }
 
 
-def envoy_config(template_text, admin_port, listen_port, authz_port, auth, jwks):
-    """sidecar.yaml with ports; access log off; every route a direct_response
-    (no upstream process); the auth filter chosen by `auth`."""
-    rendered = render_marked(
-        template_text,
-        {
-            "admin_port": admin_port,
-            "listen_port": listen_port,
-            "access_log": "/dev/null",
-            "gatehouse_port": authz_port or 1,
-            "upstream_port": 1,
-        },
-    )
+def envoy_config(path, admin_port, listen_port, authz_port, auth, jwks):
+    """Writes to `path` deploy/envoy/sidecar.yaml with ports (rendered by the
+    tests' renderer, `bench_util render-envoy`); access log off; every route a
+    direct_response (no upstream process); the auth filter chosen by `auth`."""
+    values = {
+        "admin_port": admin_port,
+        "listen_port": listen_port,
+        "access_log": "/dev/null",
+        "gatehouse_port": authz_port or 1,
+        "upstream_port": 1,
+    }
+    sets = [arg for name, value in values.items() for arg in ("--set", f"{name}={value}")]
+    subprocess.run([os.path.join(ARGS.examples, "bench_util"), "render-envoy", "--template", "sidecar.yaml",
+                    "--out", path, *sets], check=True)
+    with open(path) as f:
+        rendered = f.read()
     config = yaml.safe_load(rendered)
     listener = config["static_resources"]["listeners"][0]
     listener["address"]["socket_address"]["address"] = "127.0.0.1"
@@ -304,7 +272,8 @@ def envoy_config(template_text, admin_port, listen_port, authz_port, auth, jwks)
         hcm["http_filters"] = [jwt_authn_filter(jwks, auth == "jwt_cache")] + router
     else:
         raise ValueError(auth)
-    return yaml.safe_dump(config, sort_keys=False)
+    with open(path, "w") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
 
 
 def envoy_stats(admin_port, pattern):
@@ -363,7 +332,7 @@ def h2load_argv(target, duration, mode):
 def wrk_argv(target, duration):
     return [
         "wrk", "-t", "1", "-c", str(ARGS.wrk_conns), "-d", f"{duration}s", "--timeout", "5s",
-        "-s", os.path.join(ARGS.root, "bench", "tokens.lua"), f"http://127.0.0.1:{target}/api/orders/42",
+        "-s", os.path.join(ARGS.root, "loadtest", "tokens.lua"), f"http://127.0.0.1:{target}/api/orders/42",
     ]
 
 
@@ -582,7 +551,6 @@ def main():
     log("== idle RSS after start: " + ", ".join(f"{k}={v / 1024:.1f} MiB" for k, v in idle.items()))
 
     # ---- Envoys (all on SERVER_CPU, one worker each)
-    template = open(os.path.join(ARGS.root, "deploy", "envoy", "sidecar.yaml")).read()
     envoys = {}
     for name, auth, authz_port in (("none", "none", None), ("noop", "ext_authz", noop_port),
                                    ("noop_full", "ext_authz", noop_full_port),
@@ -594,8 +562,7 @@ def main():
                                    ("gh_fresh_split", "ext_authz", gh["gh_fresh_split"]["grpc"])):
         admin, listen = free_port(), free_port()
         path = os.path.join(work, f"envoy-{name}.yaml")
-        with open(path, "w") as f:
-            f.write(envoy_config(template, admin, listen, authz_port, auth, jwks))
+        envoy_config(path, admin, listen, authz_port, auth, jwks)
         proc = spawn(f"envoy_{name}", [ARGS.envoy, "-c", path, "--concurrency", "1", "--use-dynamic-base-id",
                                        "--log-level", "warn"], cpu, logs)
         envoys[name] = {"proc": proc, "admin": admin, "listen": listen}
@@ -693,7 +660,8 @@ def main():
         env = dict(os.environ, RSS_TOKENS_ALL_CLAIMS="1") if all_claims else dict(os.environ)
         out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=600, env=env).stdout.strip()
         log(f"== rss_tokens {' '.join(argv[4:])}: {out}")
-        rss_runs.append(dict(kv.split("=", 1) for kv in out.split()))
+        # `key=value` pairs; the last, `cache=`, is YAML with spaces (to the end of the line).
+        rss_runs.append(dict(re.findall(r"(\w+)=(.*?)(?=\s+\w+=|$)", out)))
 
     envoy_version = subprocess.run([ARGS.envoy, "--version"], capture_output=True, text=True).stdout.strip()
     stop_all()

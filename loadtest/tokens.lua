@@ -1,4 +1,4 @@
--- wrk script for bench/load.sh: every request carries the next of many valid
+-- wrk script for loadtest/load.sh: every request carries the next of many valid
 -- tokens (one per line in $TOKENS_FILE), cycling, so each user comes back once
 -- every N requests, as 10k distinct users would.
 local path = os.getenv("TOKENS_FILE") or "tokens.txt"

@@ -78,42 +78,10 @@ enum DevCommand {
 /// Runs the parsed command.
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { config } => {
-            let path = config;
-            let specs = crate::config::load_file(&path)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            // The exporter's channel and batch task live on the serving runtime.
-            let tracer = {
-                let _runtime = runtime.enter();
-                crate::telemetry::start_export(specs.telemetry.as_ref())?
-            };
-            let served = runtime.block_on(async {
-                let server = crate::app::Server::bind(specs).await?.reload_from(path);
-                server.run(crate::app::shutdown_signal()).await
-            });
-            // Flush queued spans while the runtime is still up.
-            if let Some(tracer) = tracer {
-                tracer.shutdown();
-            }
-            served?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::CheckConfig { config } => match crate::config::load_file(&config) {
-            Ok(_) => {
-                println!("{}: ok", config.display());
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(error) => {
-                eprintln!("{}: invalid configuration", config.display());
-                for line in error.to_string().lines() {
-                    eprintln!("  {line}");
-                }
-                Ok(ExitCode::FAILURE)
-            }
-        },
+        Command::Serve { config } => serve(config),
+        Command::CheckConfig { config } => Ok(check_config(&config)),
         Command::Explain(args) => {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            print!("{}", runtime.block_on(crate::explain::run(&args))?);
+            print!("{}", current_thread()?.block_on(crate::explain::run(&args))?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Dev(DevCommand::Keygen(args)) => {
@@ -125,8 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dev(DevCommand::Echo(args)) => {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(async {
+            current_thread()?.block_on(async {
                 tokio::select! {
                     served = crate::dev::run_echo(&args) => served,
                     () = crate::app::shutdown_signal() => Ok(()),
@@ -135,9 +102,50 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dev(DevCommand::Check(args)) => {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            print!("{}", runtime.block_on(crate::dev::run_check(&args))?);
+            print!("{}", current_thread()?.block_on(crate::dev::run_check(&args))?);
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn current_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
+/// `serve`: until SIGTERM/SIGINT, reloading the file on SIGHUP and change.
+fn serve(path: PathBuf) -> anyhow::Result<ExitCode> {
+    let specs = crate::config::load_file(&path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // The exporter's channel and batch task live on the serving runtime.
+    let tracer = {
+        let _runtime = runtime.enter();
+        crate::telemetry::start_export(specs.telemetry.as_ref())?
+    };
+    let served = runtime.block_on(async {
+        let server = crate::app::Server::bind(specs).await?.reload_from(path);
+        server.run(crate::app::shutdown_signal()).await
+    });
+    // Flush queued spans while the runtime is still up.
+    if let Some(tracer) = tracer {
+        tracer.shutdown();
+    }
+    served?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `check-config`: `ok`, or every problem with its key path.
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match crate::config::load_file(path) {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{}: invalid configuration", path.display());
+            for line in error.to_string().lines() {
+                eprintln!("  {line}");
+            }
+            ExitCode::FAILURE
         }
     }
 }

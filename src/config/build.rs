@@ -91,22 +91,7 @@ pub(crate) fn build(config: &Config) -> Result<Specs, Vec<Problem>> {
         .flat_map(|p| p.token_sources.iter().filter_map(|s| s.header.as_deref()))
         .map(str::to_ascii_lowercase)
         .collect();
-    let mut ids: HashMap<&str, ProviderId> = HashMap::new();
-    let mut providers = Vec::new();
-    let mut keys = Vec::new();
-    for (index, provider) in config.providers.iter().enumerate() {
-        let path = format!("providers[{index}]");
-        if ids.insert(provider.name.as_str(), ProviderId(index)).is_some() {
-            problems.push(Problem::new(
-                format!("{path}.name"),
-                format!("duplicate provider name `{}`", provider.name),
-            ));
-        }
-        if let Some((spec, key_spec)) = build_provider(&path, provider, &token_headers, &mut problems) {
-            providers.push(spec);
-            keys.push(key_spec);
-        }
-    }
+    let (providers, keys, ids) = build_providers(config, &token_headers, &mut problems);
     let rules = build_rules(&config.rules, &ids, &mut problems);
     let cache = build_cache(config, &mut problems);
     let metadata = build_metadata(&config.dynamic_metadata, &mut problems);
@@ -138,6 +123,30 @@ pub(crate) fn build(config: &Config) -> Result<Specs, Vec<Problem>> {
         decision_log: config.decision_log,
         max_concurrent_checks: config.limits.max_concurrent_checks,
     })
+}
+
+/// Every provider's spec and keys spec, and the id of each name.
+fn build_providers<'c>(
+    config: &'c Config,
+    token_headers: &HashSet<String>,
+    problems: &mut Vec<Problem>,
+) -> (Vec<ProviderSpec>, Vec<KeysSpec>, HashMap<&'c str, ProviderId>) {
+    let mut ids = HashMap::new();
+    let (mut providers, mut keys) = (Vec::new(), Vec::new());
+    for (index, provider) in config.providers.iter().enumerate() {
+        let path = format!("providers[{index}]");
+        if ids.insert(provider.name.as_str(), ProviderId(index)).is_some() {
+            problems.push(Problem::new(
+                format!("{path}.name"),
+                format!("duplicate provider name `{}`", provider.name),
+            ));
+        }
+        if let Some((spec, key_spec)) = build_provider(&path, provider, token_headers, problems) {
+            providers.push(spec);
+            keys.push(key_spec);
+        }
+    }
+    (providers, keys, ids)
 }
 
 fn build_cache(config: &Config, problems: &mut Vec<Problem>) -> Option<CacheSettings> {
@@ -220,23 +229,7 @@ fn build_provider(
     problems: &mut Vec<Problem>,
 ) -> Option<(ProviderSpec, KeysSpec)> {
     let before = problems.len();
-    let name_ok = !provider.name.is_empty()
-        && provider
-            .name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !name_ok {
-        problems.push(Problem::new(
-            format!("{path}.name"),
-            "must be non-empty and use only a-z, 0-9, `-` and `_`",
-        ));
-    }
-    if provider.issuer.is_empty() {
-        problems.push(Problem::new(format!("{path}.issuer"), "must not be empty"));
-    }
-    if provider.audiences.iter().any(String::is_empty) {
-        problems.push(Problem::new(format!("{path}.audiences"), "audiences must not be empty strings"));
-    }
+    check_names(path, provider, problems);
     let location = key_location(path, provider, problems);
     if provider.clock_skew > MAX_CLOCK_SKEW {
         problems.push(Problem::new(format!("{path}.clock_skew"), "must be at most 1h"));
@@ -266,6 +259,27 @@ fn build_provider(
         forward_token: provider.forward_token,
     };
     Some((spec, KeysSpec { provider: provider.name.clone(), allowed, location: location? }))
+}
+
+/// The provider's name (metrics labels, rules), issuer and audiences.
+fn check_names(path: &str, provider: &ProviderConfig, problems: &mut Vec<Problem>) {
+    let name_ok = !provider.name.is_empty()
+        && provider
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !name_ok {
+        problems.push(Problem::new(
+            format!("{path}.name"),
+            "must be non-empty and use only a-z, 0-9, `-` and `_`",
+        ));
+    }
+    if provider.issuer.is_empty() {
+        problems.push(Problem::new(format!("{path}.issuer"), "must not be empty"));
+    }
+    if provider.audiences.iter().any(String::is_empty) {
+        problems.push(Problem::new(format!("{path}.audiences"), "audiences must not be empty strings"));
+    }
 }
 
 /// Exactly one key source, and algorithms that fit it: an HMAC provider never

@@ -98,21 +98,8 @@ pub(crate) fn build_matcher(
 ) -> Option<Matcher> {
     let before = problems.len();
     for (key, value) in [("path", &matcher.path), ("path_prefix", &matcher.path_prefix)] {
-        let Some(value) = value.as_deref() else { continue };
-        // Requests are matched after normalization; a rule path that is not
-        // itself normalized could never match and would silently fall through.
-        match crate::path::normalize(value, true) {
-            _ if value.contains(['?', '#']) => {
-                problems.push(Problem::new(format!("{path}.{key}"), "must not contain `?` or `#`"))
-            }
-            Ok(normalized) if normalized == value => {}
-            Ok(normalized) => problems.push(Problem::new(
-                format!("{path}.{key}"),
-                format!("is not in normalized form; write `{normalized}`"),
-            )),
-            Err(_) => {
-                problems.push(Problem::new(format!("{path}.{key}"), "must be an absolute path like `/api`"))
-            }
+        if let Some(value) = value.as_deref() {
+            check_rule_path(&format!("{path}.{key}"), value, problems);
         }
     }
     if let Some(host) = &matcher.host {
@@ -144,6 +131,19 @@ pub(crate) fn build_matcher(
             headers,
         })
     })
+}
+
+/// Requests are matched after normalization; a rule path that is not itself
+/// normalized could never match and would silently fall through.
+fn check_rule_path(path: &str, value: &str, problems: &mut Vec<Problem>) {
+    match crate::path::normalize(value, true) {
+        _ if value.contains(['?', '#']) => problems.push(Problem::new(path, "must not contain `?` or `#`")),
+        Ok(normalized) if normalized == value => {}
+        Ok(normalized) => {
+            problems.push(Problem::new(path, format!("is not in normalized form; write `{normalized}`")))
+        }
+        Err(_) => problems.push(Problem::new(path, "must be an absolute path like `/api`")),
+    }
 }
 
 fn build_header_condition(

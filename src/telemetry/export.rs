@@ -21,7 +21,6 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
-use anyhow::Context as _;
 use opentelemetry::trace::{SpanBuilder, SpanContext, Status, Tracer, TracerProvider as _};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::WithExportConfig;
@@ -45,6 +44,11 @@ pub(crate) struct ExportSettings {
     /// `service.name`; unset: `OTEL_SERVICE_NAME`, else `gatehouse`.
     pub(crate) service_name: Option<String>,
 }
+
+/// The OTLP exporter could not be built from `telemetry.otlp_endpoint`.
+#[derive(Debug, thiserror::Error)]
+#[error("telemetry.otlp_endpoint: building the OTLP exporter: {0}")]
+pub(crate) struct ExportError(#[source] opentelemetry_otlp::ExporterBuildError);
 
 /// Where [`start_export`] puts the SDK tracer; empty while nothing is exported.
 pub(crate) type Slot = &'static OnceLock<SdkTracer>;
@@ -207,7 +211,7 @@ pub(crate) fn exporting() -> bool {
 /// Starts exporting spans over OTLP/gRPC when the config asks for it; does
 /// nothing (and returns `None`) when it does not. Must run inside the tokio
 /// runtime that serves: the gRPC channel and the batch span processor run on it.
-pub(crate) fn start_export(settings: Option<&ExportSettings>) -> anyhow::Result<Option<TracerGuard>> {
+pub(crate) fn start_export(settings: Option<&ExportSettings>) -> Result<Option<TracerGuard>, ExportError> {
     let Some(settings) = settings else {
         return Ok(None);
     };
@@ -221,7 +225,7 @@ pub(crate) fn start_export(settings: Option<&ExportSettings>) -> anyhow::Result<
         .with_tonic()
         .with_endpoint(endpoint)
         .build()
-        .context("telemetry.otlp_endpoint: building the OTLP exporter")?;
+        .map_err(ExportError)?;
     let batch = opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
         exporter,
         opentelemetry_sdk::runtime::Tokio,

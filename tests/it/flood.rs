@@ -259,7 +259,7 @@ fn judge(kind: Kind, response: &CheckResponse, tally: &mut Tally) {
 }
 
 // 110k Checks: about 20 s in a release build; too slow for the debug test run.
-#[cfg_attr(debug_assertions, ignore = "run in release: cargo test --release --test flood")]
+#[cfg_attr(debug_assertions, ignore = "run in release: cargo test --release --test it flood")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_random_tokens_and_kids_stays_bounded() {
     let real = SigningKey::generate(Algorithm::ES256, KID).unwrap();

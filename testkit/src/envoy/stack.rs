@@ -60,35 +60,61 @@ pub struct Stack {
     gatehouse_config: PathBuf,
     gatehouse: Option<Child>,
     envoy: Child,
-    upstream_hits: Arc<AtomicUsize>,
-    upstream_task: tokio::task::JoinHandle<()>,
+    upstream: Upstream,
+}
+
+/// The echo upstream, counting every request it gets.
+struct Upstream {
+    addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    async fn start() -> Upstream {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = gatehouse::internals::echo_router().layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    next.run(request).await
+                }
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let addr = listener.local_addr().expect("upstream address");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Upstream { addr, hits, task }
+    }
+}
+
+/// Envoy on `config`, one worker, its admin address written to `admin_path`.
+fn spawn_envoy(bin: &Path, config: &Path, admin_path: &Path, dir: &Path) -> Child {
+    Command::new(bin)
+        .arg("-c")
+        .arg(config)
+        .args(["--use-dynamic-base-id", "--concurrency", "1", "--log-level", "warn"])
+        .args(["--file-flush-interval-msec", "50"])
+        .arg("--admin-address-path")
+        .arg(admin_path)
+        .stdin(Stdio::null())
+        .stdout(log_file(dir, "envoy.stdout.log"))
+        .stderr(log_file(dir, "envoy.stderr.log"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
 }
 
 impl Stack {
     pub async fn start(options: StackOptions) -> Stack {
         let envoy_bin = envoy_bin(); // fail before starting anything
         let dir = tempfile::Builder::new().prefix("gatehouse-envoy-e2e-").tempdir().expect("temp dir");
-        let idp = Idp::start(Mode::Serve(options.jwks)).await;
+        let idp = Idp::start(Mode::Serve(options.jwks.clone())).await;
+        let upstream = Upstream::start().await;
 
-        // The echo upstream, counting every request it gets.
-        let upstream_hits = Arc::new(AtomicUsize::new(0));
-        let hits = upstream_hits.clone();
-        let app = gatehouse::internals::echo_router().layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let hits = hits.clone();
-                async move {
-                    hits.fetch_add(1, Ordering::SeqCst);
-                    next.run(request).await
-                }
-            },
-        ));
-        let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
-        let upstream = upstream_listener.local_addr().unwrap();
-        let upstream_task = tokio::spawn(async move {
-            let _ = axum::serve(upstream_listener, app).await;
-        });
-
-        // gatehouse
         let gatehouse_grpc = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let gatehouse_http = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let gatehouse_config = dir.path().join("gatehouse.yaml");
@@ -104,12 +130,14 @@ impl Stack {
             ("listen_port", "0".into()),
             ("access_log", dir.path().join("access.log").display().to_string()),
             ("gatehouse_port", gatehouse_grpc.port().to_string()),
-            ("upstream_port", upstream.port().to_string()),
+            ("upstream_port", upstream.addr.port().to_string()),
         ];
         values.extend(options.values.iter().map(|(k, v)| (*k, v.clone())));
         let envoy_config = dir.path().join(format!("envoy-{}", options.template));
         std::fs::write(&envoy_config, render(&deploy_config(options.template), &values))
             .expect("write envoy config");
+        let admin_path = dir.path().join("admin.address");
+        let envoy = spawn_envoy(&envoy_bin, &envoy_config, &admin_path, dir.path());
 
         let client = reqwest::Client::builder()
             .http1_only()
@@ -118,21 +146,6 @@ impl Stack {
             .timeout(Duration::from_secs(10))
             .build()
             .expect("reqwest client");
-
-        let admin_path = dir.path().join("admin.address");
-        let envoy = Command::new(&envoy_bin)
-            .arg("-c")
-            .arg(&envoy_config)
-            .args(["--use-dynamic-base-id", "--concurrency", "1", "--log-level", "warn"])
-            .args(["--file-flush-interval-msec", "50"])
-            .arg("--admin-address-path")
-            .arg(&admin_path)
-            .stdin(Stdio::null())
-            .stdout(log_file(dir.path(), "envoy.stdout.log"))
-            .stderr(log_file(dir.path(), "envoy.stderr.log"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", envoy_bin.display()));
-
         let mut stack = Stack {
             idp,
             gatehouse_grpc,
@@ -145,8 +158,7 @@ impl Stack {
             gatehouse_config,
             gatehouse: None,
             envoy,
-            upstream_hits,
-            upstream_task,
+            upstream,
         };
         // Envoy starts meanwhile; it is only asked once gatehouse is ready.
         stack.spawn_gatehouse();
@@ -255,7 +267,7 @@ impl Stack {
 
     /// Requests the echo upstream has received so far.
     pub fn upstream_hits(&self) -> usize {
-        self.upstream_hits.load(Ordering::SeqCst)
+        self.upstream.hits.load(Ordering::SeqCst)
     }
 
     /// SIGKILLs gatehouse (Envoy keeps running).
@@ -316,7 +328,7 @@ impl Drop for Stack {
             let _ = child.kill();
             let _ = child.wait();
         }
-        self.upstream_task.abort();
+        self.upstream.task.abort();
         let Some(dir) = self.dir.take() else { return };
         if std::thread::panicking() {
             let path = dir.keep();
