@@ -1,7 +1,9 @@
 //! Writes the seed corpora under `fuzz/corpus/<target>/` (replacing the files
 //! it wrote before; other files are left alone). Run from the repository root:
 //!
-//!     cargo run --manifest-path fuzz/Cargo.toml --example seed
+//!     cargo run --manifest-path fuzz/Cargo.toml --example seed [TARGET...]
+//!
+//! (every target's corpus by default, else only the named ones).
 //!
 //! Seeds: tokens valid and invalid (minted with `gatehouse::internals::SigningKey`
 //! and the fuzz fixture keys), encoded CheckRequests aimed at each rule of the
@@ -25,20 +27,73 @@ use serde_json::json;
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let corpus = root.join("corpus");
-    write_all(
-        &corpus.join("token"),
-        "seed-token",
-        &tokens().into_iter().map(String::into_bytes).collect::<Vec<_>>(),
-    );
-    let checks = check_requests();
-    summarize(&checks);
-    write_all(&corpus.join("check_request"), "seed-check", &checks);
-    write_all(&corpus.join("config"), "seed-config", &configs(&root.join("..")));
-    write_all(
-        &corpus.join("path"),
-        "seed-path",
-        &PATHS.iter().map(|p| p.as_bytes().to_vec()).collect::<Vec<_>>(),
-    );
+    // Targets named on the command line, or all of them.
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let wanted = |target: &str| only.is_empty() || only.iter().any(|t| t == target);
+    if wanted("token") {
+        write_all(
+            &corpus.join("token"),
+            "seed-token",
+            &tokens().into_iter().map(String::into_bytes).collect::<Vec<_>>(),
+        );
+    }
+    if wanted("check_request") {
+        let checks = check_requests();
+        summarize(&checks);
+        write_all(&corpus.join("check_request"), "seed-check", &checks);
+    }
+    if wanted("config") {
+        write_all(&corpus.join("config"), "seed-config", &configs(&root.join("..")));
+    }
+    if wanted("path") {
+        write_all(
+            &corpus.join("path"),
+            "seed-path",
+            &PATHS.iter().map(|p| p.as_bytes().to_vec()).collect::<Vec<_>>(),
+        );
+    }
+    if wanted("jwt_oracle") {
+        write_all(&corpus.join("jwt_oracle"), "seed-oracle", &oracle_inputs());
+    }
+}
+
+/// The `jwt_oracle` target's inputs: every token seed as is, then
+/// structure-aware inputs (a first byte below 0x20: bit 0 the key, HS256 `hs`
+/// or ES256 `es`; bits 1-2 the variant; bit 3 a flipped signature bit; see
+/// the target's doc) with valid and odd headers and payloads.
+fn oracle_inputs() -> Vec<Vec<u8>> {
+    let hs_claims = claims(ISS_HS, json!({})).to_string();
+    let es_claims = claims(ISS_ES, json!({ "sub": "svc-batch" })).to_string();
+    let structured = |selector: u8, rest: &[u8]| [&[selector][..], rest].concat();
+    let header_and_payload = |selector: u8, header: &str, payload: &str| {
+        structured(selector, &[header.as_bytes(), &[0], payload.as_bytes()].concat())
+    };
+    let mut seeds: Vec<Vec<u8>> = tokens().into_iter().map(String::into_bytes).collect();
+    seeds.extend([
+        // Variant 0 (header 0x00 payload), HS256 and ES256 keys.
+        header_and_payload(0, r#"{"alg":"HS256","kid":"hs"}"#, &hs_claims),
+        header_and_payload(1, r#"{"alg":"ES256","kid":"es"}"#, &es_claims),
+        header_and_payload(0, r#"{"alg":"HS512"}"#, &hs_claims),
+        header_and_payload(0, r#"{"alg":"HS256","kid":"hs","typ":7,"jwk":{"kty":"oct"}}"#, &hs_claims),
+        header_and_payload(0, r#"{"alg":"HS256","crit":["b64"],"b64":true}"#, &hs_claims),
+        header_and_payload(1, r#"{"alg":"ES256","kid":"hs"}"#, &es_claims),
+        // Variant 1 (payload under the key's header).
+        structured(2, hs_claims.as_bytes()),
+        structured(3, es_claims.as_bytes()),
+        structured(
+            2,
+            br#"{"iss":"https://fuzz.example","exp":1700000100,"n":[1e308,-0,0.1,18446744073709551615]}"#,
+        ),
+        // Variant 2 (header over valid claims).
+        structured(4, br#"{"alg":"HS256","kid":"hs","x5c":["AA"],"enc":"A256GCM"}"#),
+        structured(5, br#"{"alg":"ES256"}"#),
+        // Variant 3 (members appended to valid claims), and a flipped signature bit.
+        structured(6, br#","extra":{"a":[true,null,"\u00e9"]}"#),
+        structured(7, br#","iss":"https://es.fuzz.example""#),
+        structured(8, hs_claims.as_bytes()),
+        structured(9, br#"{"alg":"ES256","kid":"es"}"#),
+    ]);
+    seeds
 }
 
 /// Prints what the fuzz policy decides for each CheckRequest seed, so a

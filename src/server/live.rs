@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use crate::authz::Policy;
 
 /// What one Check runs on: the policy and the settings around its decision.
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub(crate) policy: Policy,
     /// Log every decision at `info` rather than `debug` (`decision_log`).
     pub(crate) decision_log: bool,
@@ -18,16 +18,11 @@ impl Snapshot {
     pub(crate) fn new(policy: Policy, decision_log: bool) -> Self {
         Self { policy, decision_log }
     }
-
-    /// The policy decisions run on.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
 }
 
 /// The snapshot in force. Swapping it (a reload) never blocks a Check, and a
 /// Check in flight finishes on the snapshot it started with.
-pub struct Live(ArcSwap<Snapshot>);
+pub(crate) struct Live(ArcSwap<Snapshot>);
 
 impl Live {
     pub(crate) fn new(snapshot: Snapshot) -> Self {
@@ -35,7 +30,7 @@ impl Live {
     }
 
     /// The snapshot in force now.
-    pub fn load(&self) -> Arc<Snapshot> {
+    pub(crate) fn load(&self) -> Arc<Snapshot> {
         self.0.load_full()
     }
 

@@ -10,6 +10,6 @@ mod wire;
 
 pub(crate) use grpc::{decide, CheckService};
 pub(crate) use http::{router as ops_router, OpsState};
-pub use live::{Live, Snapshot};
+pub(crate) use live::{Live, Snapshot};
 pub(crate) use observe::CheckMetrics;
 pub use wire::{to_check_response, to_http_request};

@@ -15,6 +15,7 @@ mod grpc_check;
 mod jwks_cache;
 mod limits;
 mod operations;
+mod oracle;
 mod remote_jwks;
 mod rules;
 mod security;
