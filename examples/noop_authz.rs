@@ -92,13 +92,8 @@ fn main() -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => {},
             }
         };
-        // The transport settings of `gatehouse serve` (src/app.rs), so only the decision differs.
-        tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-            .initial_connection_window_size(Some(4 * 1024 * 1024))
-            .initial_stream_window_size(Some(1024 * 1024))
-            .max_concurrent_streams(Some(4096))
+        // The transport settings of `gatehouse serve`, so only the decision differs.
+        gatehouse::internals::grpc_builder()
             .add_service(AuthorizationServer::new(noop))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;

@@ -3,7 +3,7 @@
 //! those need and nothing else, and changes with them.
 
 pub use crate::alg::{Algorithm, KeyFamily};
-pub use crate::app::Server;
+pub use crate::app::{grpc_builder, Server};
 pub use crate::authz::{
     check_claims, evaluate, parse_token, Allow, Authorizer, Decision, Deny, DenyReason, HttpRequest, Policy,
     TokenError, UnverifiedToken, Validation, VerifiedToken,

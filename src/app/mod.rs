@@ -155,7 +155,7 @@ impl Server {
 /// streams: generous windows (Checks are small, so flow control should never
 /// be what waits), a high stream limit, keepalive to notice dead peers, and
 /// a bound on what one connection can make us buffer for headers.
-fn grpc_builder() -> tonic::transport::Server {
+pub fn grpc_builder() -> tonic::transport::Server {
     tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))

@@ -35,26 +35,11 @@ const VALID_WORKERS: usize = 32;
 const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
 fn config(uri: &str) -> String {
-    format!(
-        r#"
-providers:
-  - name: corp
-    issuer: {ISSUER}
-    audiences: [orders-api]
-    algorithms: [ES256]
-    jwks: {{ uri: "{uri}", timeout: {FETCH_TIMEOUT} }}
-    claims_to_headers:
-      - {{ claim: sub, header: x-user-id }}
-rules:
-  - match: {{ path_prefix: /api }}
-    require: {{ providers: [corp] }}
-limits:
-  max_concurrent_checks: {MAX_CONCURRENT_CHECKS}
-  max_unknown_kid_waiters: {WAITERS}
-  unknown_kid_wait: {}ms
-"#,
+    let limits = format!(
+        "{{ max_concurrent_checks: {MAX_CONCURRENT_CHECKS}, max_unknown_kid_waiters: {WAITERS}, unknown_kid_wait: {}ms }}",
         WAIT.as_millis()
-    )
+    );
+    CorpConfig::new(format!(r#"uri: "{uri}", timeout: {FETCH_TIMEOUT}"#)).limits(&limits).yaml()
 }
 
 /// A token signed under a `kid` the IdP has never published.

@@ -66,11 +66,8 @@ fn two_credentials_are_ambiguous() {
 
 #[test]
 fn cookie_and_query_sources() {
-    let sources = vec![
-        bearer(),
-        TokenSource::Cookie("access_token".into()),
-        TokenSource::Query("access_token".into()),
-    ];
+    let sources =
+        vec![bearer(), TokenSource::Cookie("access_token".into()), TokenSource::Query("access_token".into())];
     let request = HttpRequest {
         path: "/x?a=1&access_token=q.r.s",
         headers: vec![("cookie", b"theme=dark; access_token=q.r.s")],

@@ -23,9 +23,8 @@ fn hmac_secret_must_cover_the_hash_length() {
         VerifyingKey::hmac(None, &short, &[Algorithm::HS256]).unwrap_err(),
         KeyError::HmacTooShort { len: 31 }
     );
-    let key =
-        VerifyingKey::hmac(None, &[7u8; 48], &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512])
-            .unwrap();
+    let key = VerifyingKey::hmac(None, &[7u8; 48], &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512])
+        .unwrap();
     assert_eq!(key.algorithms().collect::<Vec<_>>(), vec![Algorithm::HS256, Algorithm::HS384]);
 }
 

@@ -92,9 +92,7 @@ fn boot_time() {
 fn max_open_files_soft_limit() {
     assert_eq!(parse_max_open_files(LIMITS), Some(1024));
     assert_eq!(
-        parse_max_open_files(
-            "Max open files            unlimited            unlimited            files\n"
-        ),
+        parse_max_open_files("Max open files            unlimited            unlimited            files\n"),
         None
     );
     assert_eq!(parse_max_open_files("Max processes 10 10 processes\n"), None);
