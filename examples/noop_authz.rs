@@ -16,7 +16,6 @@
 //! default answer (decision, rule, provider, sub, iss, scope).
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use gatehouse::internals::wire::authorization_server::{Authorization, AuthorizationServer};
 use gatehouse::internals::wire::{
