@@ -35,7 +35,7 @@ pub(crate) async fn run(args: &ExplainArgs) -> anyhow::Result<String> {
     while sources.iter().any(|s| s.awaiting_first_keys()) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let policy = Policy::compile(specs.policy, sources);
+    let policy = Policy::compile(specs.policy, sources, None);
     let decision = decide(&Authorizer::new(), &policy, &build_request(&args.request)?).await;
     Ok(format!("{}{}", summary(&decision), render(&to_check_response(&decision))))
 }

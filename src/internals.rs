@@ -34,7 +34,7 @@ pub mod wire {
 /// benchmark's static keys, a fuzz target's fixed ones, a test's swappable
 /// ones), instead of the ones the config names.
 pub fn policy_with_keys(specs: Specs, keys: Vec<std::sync::Arc<dyn KeySource>>) -> Policy {
-    Policy::compile(specs.policy, keys)
+    Policy::compile(specs.policy, keys, None)
 }
 
 /// The key source of provider `index` (config order) of a policy.
@@ -63,5 +63,5 @@ pub fn short_hash(value: &str) -> String {
 pub fn start_policy(specs: Specs) -> anyhow::Result<Policy> {
     let metrics = std::sync::Arc::new(crate::keys::KeyMetrics::default());
     let sources = crate::keys::start_all(&specs.keys, &metrics)?;
-    Ok(Policy::compile(specs.policy, sources))
+    Ok(Policy::compile(specs.policy, sources, None))
 }

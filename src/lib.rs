@@ -43,6 +43,7 @@ mod telemetry;
 mod watch;
 
 mod keys;
+mod revocation;
 
 mod authz;
 

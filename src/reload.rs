@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 use crate::authz::Policy;
 use crate::config::{ServerConfig, Specs};
 use crate::keys::{self, KeyMetrics, KeySource, KeysSpec};
+use crate::revocation::{RevocationSpec, Revocations};
 use crate::server::{Live, Snapshot};
 use crate::telemetry::ExportSettings;
 use crate::watch::{FileStamp, POLL_INTERVAL};
@@ -76,6 +77,12 @@ pub(crate) struct Running {
     pub(crate) sources: Vec<Arc<dyn KeySource>>,
     pub(crate) server: ServerConfig,
     pub(crate) telemetry: Option<ExportSettings>,
+    /// Revocations are started once; their settings change only on restart.
+    pub(crate) revocation: Option<RevocationSpec>,
+    /// The store every compiled policy checks.
+    pub(crate) store: Option<Arc<Revocations>>,
+    /// Whether the admin listener runs.
+    pub(crate) admin: bool,
 }
 
 /// Reloads one config file into one [`Live`] snapshot.
@@ -111,21 +118,22 @@ impl Reloader {
     }
 
     fn try_reload(&self) -> ReloadOutcome {
-        let Specs { policy, keys, server, telemetry, decision_log, .. } = match crate::config::load_file(
-            &self.path,
-        ) {
-            Ok(specs) => specs,
-            Err(error) => {
-                for problem in error.to_string().lines() {
-                    tracing::error!(path = %self.path.display(), problem, "config reload refused; keeping the current config");
+        let Specs { policy, keys, server, telemetry, decision_log, revocation, admin, .. } =
+            match crate::config::load_file(&self.path) {
+                Ok(specs) => specs,
+                Err(error) => {
+                    for problem in error.to_string().lines() {
+                        tracing::error!(path = %self.path.display(), problem, "config reload refused; keeping the current config");
+                    }
+                    return ReloadOutcome::Invalid;
                 }
-                return ReloadOutcome::Invalid;
-            }
-        };
+            };
         let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        for (section, changed) in
-            [("server", server != running.server), ("telemetry", telemetry != running.telemetry)]
-        {
+        for (section, changed) in [
+            ("server", server != running.server),
+            ("telemetry", telemetry != running.telemetry),
+            ("revocation", revocation != running.revocation || admin.is_some() != running.admin),
+        ] {
             if changed {
                 tracing::warn!(section, "settings changed that take effect only after a restart");
             }
@@ -138,9 +146,11 @@ impl Reloader {
             }
         };
         let (providers, rules) = (keys.len(), policy.routing.rules.len());
-        self.live.replace(Snapshot::new(Policy::compile(policy, sources.clone()), decision_log));
+        let compiled = Policy::compile(policy, sources.clone(), running.store.clone());
+        self.live.replace(Snapshot::new(compiled, decision_log));
         tracing::info!(path = %self.path.display(), providers, rules, "config reloaded");
-        *running = Running { keys, sources, server, telemetry };
+        running.keys = keys;
+        running.sources = sources;
         ReloadOutcome::Success
     }
 

@@ -2,6 +2,7 @@
 //! servers (and the config reloader) from a built configuration, until a
 //! shutdown signal.
 
+mod revocation;
 mod shutdown;
 
 use std::future::Future;
@@ -26,7 +27,8 @@ use crate::config::{ServerConfig, Specs};
 use crate::keys::{self, KeyMetrics};
 use crate::proto::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 use crate::reload::{ReloadMetrics, Reloader, Running};
-use crate::server::{ops_router, CheckMetrics, CheckService, Live, OpsState, Snapshot};
+use crate::revocation::RevocationService;
+use crate::server::{admin_router, ops_router, CheckMetrics, CheckService, Live, OpsState, Snapshot};
 
 /// Largest CheckRequest decoded (tonic's default is 4 MiB). Above anything
 /// Envoy can send (headers ≤ 8 MiB, plus a body if configured): a large
@@ -46,13 +48,28 @@ pub struct Server {
     reload_metrics: ReloadMetrics,
     running: Running,
     config_path: Option<PathBuf>,
+    revocations: Option<Arc<RevocationService>>,
+    admin: Option<revocation::Admin>,
 }
 
 impl Server {
     /// Binds both listeners, starts the key sources (remote ones begin
     /// fetching) and compiles the policy.
     pub async fn bind(specs: Specs) -> anyhow::Result<Self> {
-        let Specs { policy, keys, server, telemetry, decision_log, max_concurrent_checks } = specs;
+        let Specs {
+            policy,
+            keys,
+            server,
+            telemetry,
+            decision_log,
+            max_concurrent_checks,
+            revocation: revocation_spec,
+            admin,
+            warnings,
+        } = specs;
+        for warning in &warnings {
+            tracing::warn!(path = %warning.path, "{}", warning.message);
+        }
         let grpc = TcpListener::bind(server.grpc_addr)
             .await
             .with_context(|| format!("binding server.grpc_addr {}", server.grpc_addr))?;
@@ -66,7 +83,11 @@ impl Server {
         register_build_info(&mut registry);
         crate::telemetry::process::register(&mut registry);
         let sources = keys::start_all(&keys, &key_metrics)?;
-        let live = Arc::new(Live::new(Snapshot::new(Policy::compile(policy, sources.clone()), decision_log)));
+        let revocations = revocation::start(revocation_spec.clone(), &policy, &mut registry)?;
+        let store = revocations.as_ref().map(|r| r.revocations().clone());
+        let compiled = Policy::compile(policy, sources.clone(), store.clone());
+        let live = Arc::new(Live::new(Snapshot::new(compiled, decision_log)));
+        let admin = revocation::bind_admin(admin, &live, revocations.as_ref()).await?;
         Ok(Self {
             grpc,
             http,
@@ -76,8 +97,18 @@ impl Server {
             check_metrics,
             key_metrics,
             reload_metrics,
-            running: Running { keys, sources, server, telemetry },
+            running: Running {
+                keys,
+                sources,
+                server,
+                telemetry,
+                revocation: revocation_spec,
+                store,
+                admin: admin.is_some(),
+            },
             config_path: None,
+            revocations,
+            admin,
         })
     }
 
@@ -93,6 +124,11 @@ impl Server {
 
     pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
         self.http.local_addr()
+    }
+
+    /// The admin listener's address, when `revocation.admin` is set.
+    pub fn admin_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.admin.as_ref().map(|admin| admin.listener.local_addr())
     }
 
     /// Serves until `shutdown` resolves. Then readiness turns false and the
@@ -120,9 +156,14 @@ impl Server {
             live: self.live.clone(),
             registry: Arc::new(self.registry),
             shutting_down: shutdown.begun(),
+            revocations: self.revocations,
         };
         let http_server =
             axum::serve(self.http, ops_router(ops)).with_graceful_shutdown(shutdown.clone().stopped());
+        let admin_server = self.admin.map(|admin| {
+            axum::serve(admin.listener, admin_router(admin.state, admin.max_body_bytes))
+                .with_graceful_shutdown(shutdown.clone().stopped())
+        });
         let check = CheckService::new(self.live, self.check_metrics, self.max_concurrent_checks);
         let grpc_server = grpc_builder()
             .add_service(health_service)
@@ -134,9 +175,16 @@ impl Server {
 
         tracing::info!(grpc = ?grpc_addr, http = ?http_addr, "gatehouse serving");
         let servers = async {
-            tokio::try_join!(async { grpc_server.await.map_err(anyhow::Error::from) }, async {
-                http_server.await.map_err(anyhow::Error::from)
-            })
+            tokio::try_join!(
+                async { grpc_server.await.map_err(anyhow::Error::from) },
+                async { http_server.await.map_err(anyhow::Error::from) },
+                async {
+                    match admin_server {
+                        Some(server) => server.await.map_err(anyhow::Error::from),
+                        None => Ok(()),
+                    }
+                },
+            )
         };
         tokio::select! {
             result = servers => { result?; }

@@ -34,6 +34,8 @@ pub enum DenyReason {
     HeadersTooLarge,
     /// More Checks in progress than `limits.max_concurrent_checks`.
     Overloaded,
+    /// Verified, but revoked (its `jti`, `sid`, subject or issuer).
+    Revoked,
 }
 
 impl DenyReason {
@@ -52,6 +54,7 @@ impl DenyReason {
             DenyReason::UnknownRule => "unknown_rule",
             DenyReason::HeadersTooLarge => "headers_too_large",
             DenyReason::Overloaded => "overloaded",
+            DenyReason::Revoked => "revoked",
             DenyReason::Token(error) => error.as_str(),
         }
     }
@@ -64,7 +67,7 @@ impl DenyReason {
             | DenyReason::EncodedSlash
             | DenyReason::InvalidPath
             | DenyReason::HeadersTooLarge => 400,
-            DenyReason::MissingToken | DenyReason::Token(_) => 401,
+            DenyReason::MissingToken | DenyReason::Token(_) | DenyReason::Revoked => 401,
             DenyReason::NoMatchingRule
             | DenyReason::InsufficientScope
             | DenyReason::Forbidden
@@ -82,7 +85,7 @@ impl DenyReason {
             | DenyReason::EncodedSlash
             | DenyReason::InvalidPath
             | DenyReason::HeadersTooLarge => "invalid_request",
-            DenyReason::Token(_) => "invalid_token",
+            DenyReason::Token(_) | DenyReason::Revoked => "invalid_token",
             DenyReason::NoMatchingRule => "no_matching_rule",
             DenyReason::InsufficientScope => "insufficient_scope",
             DenyReason::Forbidden | DenyReason::UnknownRule => "access_denied",
@@ -105,6 +108,7 @@ impl DenyReason {
             DenyReason::UnknownRule => "the route names an unknown rule",
             DenyReason::HeadersTooLarge => "the request has too many or too large headers",
             DenyReason::Overloaded => "the authorizer is overloaded, retry later",
+            DenyReason::Revoked => "token revoked",
             DenyReason::Token(error) => error.description(),
         }
     }
@@ -115,7 +119,7 @@ impl DenyReason {
     pub fn www_authenticate(self) -> Option<String> {
         match self {
             DenyReason::MissingToken => Some(format!("Bearer realm=\"{REALM}\"")),
-            DenyReason::MultipleTokens | DenyReason::Token(_) => Some(format!(
+            DenyReason::MultipleTokens | DenyReason::Token(_) | DenyReason::Revoked => Some(format!(
                 "Bearer realm=\"{REALM}\", error=\"{}\", error_description=\"{}\"",
                 self.error_code(),
                 self.description()

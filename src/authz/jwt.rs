@@ -125,6 +125,8 @@ struct JoseHeader {
     crit: Option<Value>,
     #[serde(default)]
     b64: Option<Value>,
+    #[serde(default)]
+    typ: Option<Value>,
 }
 
 /// A token whose structure is valid but whose signature and claims are not
@@ -133,6 +135,8 @@ struct JoseHeader {
 pub struct UnverifiedToken<'t> {
     alg: Algorithm,
     kid: Option<String>,
+    /// The header's `typ`, when it is a string.
+    typ: Option<String>,
     claims: Map<String, Value>,
     signing_input: &'t str,
     payload_b64: &'t str,
@@ -231,7 +235,11 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>, Token
         strict_json::parse_object(&decode_segment(payload_b64)?).map_err(|_| TokenError::Malformed)?;
     let signature = decode_segment(signature_b64)?;
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-    Ok(UnverifiedToken { alg, kid: header.kid, claims, signing_input, payload_b64, signature })
+    let typ = match header.typ {
+        Some(Value::String(typ)) => Some(typ),
+        _ => None,
+    };
+    Ok(UnverifiedToken { alg, kid: header.kid, typ, claims, signing_input, payload_b64, signature })
 }
 
 /// Canonical base64url only: no padding, no `+`/`/`, no whitespace, no
@@ -251,6 +259,11 @@ impl UnverifiedToken<'_> {
 
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
+    }
+
+    /// The header's `typ` (RFC 7515 §4.1.9), when it is a string.
+    pub fn typ(&self) -> Option<&str> {
+        self.typ.as_deref()
     }
 
     pub fn alg(&self) -> Algorithm {

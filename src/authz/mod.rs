@@ -12,6 +12,7 @@ mod cache;
 mod decision;
 mod identity;
 mod jwt;
+mod logout;
 mod matcher;
 mod policy;
 mod request;
@@ -28,6 +29,7 @@ pub(crate) use cache::CacheSettings;
 pub use decision::{Allow, Decision, Deny, DenyReason};
 pub(crate) use identity::ClaimPath;
 pub use jwt::{check_claims, parse as parse_token, TokenError, UnverifiedToken, Validation, VerifiedToken};
+pub(crate) use logout::{verify_logout_token, Logout, MAX_LOGOUT_TOKEN_AGE_SECS};
 pub(crate) use matcher::{anchored_regex, HeaderCondition, HeaderTest, Matcher, MatcherParts};
 pub use policy::Policy;
 pub(crate) use policy::{Limits, MetadataSpec, PolicySpec, ProviderId, ProviderSpec, Routing};
@@ -38,7 +40,6 @@ pub(crate) use token::TokenSource;
 
 use cache::TokenDigest;
 use identity::{anonymous, authenticated, Authenticated};
-use jwt::VerifiedToken as Verified;
 use require::Unmet;
 use rules::Selection;
 use token::Extraction;
@@ -109,8 +110,9 @@ fn apply(policy: &Policy, rule: &Rule, request: &HttpRequest<'_>, now: u64) -> D
 
 type Failure = (DenyReason, Option<ProviderId>);
 
-/// Finds the token, picks the candidate providers whose issuer matches its
-/// (unverified) `iss`, and verifies with each until one accepts it.
+/// Finds the token, verifies it (or finds it verified in the cache), and
+/// refuses it if it was revoked since: every authenticated answer, a cache
+/// hit included, passes the revocation check before any rule.
 fn authenticate<'p>(
     policy: &'p Policy,
     candidates: &[ProviderId],
@@ -121,19 +123,37 @@ fn authenticate<'p>(
     if raw.len() > policy.limits.max_token_bytes {
         return Err((DenyReason::Token(TokenError::TooLarge), None));
     }
-    let cached = policy.token_cache.as_ref().map(|cache| (cache, TokenDigest::of(&raw)));
+    let (provider, token) = cached_or_verified(policy, candidates, &raw, now)?;
+    if let Some(revocations) = &policy.revocations {
+        let issuer = &policy.provider(provider).validation.issuer;
+        if revocations.current().is_revoked(issuer, &token.claims, now) {
+            return Err((DenyReason::Revoked, Some(provider)));
+        }
+    }
+    Ok(Authenticated { provider, token, sources })
+}
+
+/// The verification of this exact token by a candidate, from the cache if
+/// it holds one, else made now (and cached).
+fn cached_or_verified(
+    policy: &Policy,
+    candidates: &[ProviderId],
+    raw: &str,
+    now: u64,
+) -> Result<(ProviderId, Arc<VerifiedToken>), Failure> {
+    let cached = policy.token_cache.as_ref().map(|cache| (cache, TokenDigest::of(raw)));
     if let Some((cache, digest)) = &cached {
         for &id in candidates {
             if let Some(token) = cache.get(*digest, policy.provider(id), now) {
-                return Ok(Authenticated { provider: id, token, sources });
+                return Ok((id, token));
             }
         }
     }
-    let (id, token) = verify_token(policy, candidates, &raw, now)?;
+    let (id, token) = verify_token(policy, candidates, raw, now)?;
     if let Some((cache, digest)) = cached {
         cache.insert(digest, policy.provider(id), token.clone(), now);
     }
-    Ok(Authenticated { provider: id, token, sources })
+    Ok((id, token))
 }
 
 /// Parses the token once and verifies it with each candidate provider whose
@@ -143,7 +163,7 @@ fn verify_token(
     candidates: &[ProviderId],
     raw: &str,
     now: u64,
-) -> Result<(ProviderId, Arc<Verified>), Failure> {
+) -> Result<(ProviderId, Arc<VerifiedToken>), Failure> {
     let mut parsed =
         jwt::parse(raw, policy.limits.max_token_bytes).map_err(|e| (DenyReason::Token(e), None))?;
     let mut failure: Option<Failure> = None;

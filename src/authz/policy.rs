@@ -12,6 +12,7 @@ use super::jwt::Validation;
 use super::rules::Rule;
 use super::token::TokenSource;
 use crate::keys::KeySource;
+use crate::revocation::Revocations;
 
 /// A provider's place in its policy: rules and cache entries name providers
 /// by it. Only meaningful within the policy (or spec) that issued it.
@@ -28,6 +29,8 @@ pub(crate) struct ProviderSpec {
     pub(crate) claim_headers: Vec<(ClaimPath, Arc<str>)>,
     pub(crate) payload_header: Option<Arc<str>>,
     pub(crate) forward_token: bool,
+    /// Its back-channel logout tokens are accepted.
+    pub(crate) backchannel_logout: bool,
 }
 
 /// One trusted issuer, ready to verify.
@@ -39,6 +42,7 @@ pub(crate) struct Provider {
     pub(crate) claim_headers: Vec<(ClaimPath, Arc<str>)>,
     pub(crate) payload_header: Option<Arc<str>>,
     pub(crate) forward_token: bool,
+    pub(crate) backchannel_logout: bool,
     pub(crate) keys: Arc<dyn KeySource>,
 }
 
@@ -100,12 +104,19 @@ pub struct Policy {
     pub(crate) identity_headers: Vec<Arc<str>>,
     /// Shared by every allow this policy gives.
     pub(crate) metadata: Arc<MetadataSpec>,
+    /// Revocations every authenticated allow is checked against, when configured.
+    pub(crate) revocations: Option<Arc<Revocations>>,
 }
 
 impl Policy {
     /// Joins a spec with its providers' key sources, index-aligned with
-    /// `spec.providers` (`config` built both lists from the same providers).
-    pub(crate) fn compile(spec: PolicySpec, keys: Vec<Arc<dyn KeySource>>) -> Self {
+    /// `spec.providers` (`config` built both lists from the same providers),
+    /// and the revocations in force, if any.
+    pub(crate) fn compile(
+        spec: PolicySpec,
+        keys: Vec<Arc<dyn KeySource>>,
+        revocations: Option<Arc<Revocations>>,
+    ) -> Self {
         debug_assert_eq!(spec.providers.len(), keys.len(), "one key source per provider");
         let providers: Vec<Provider> = spec
             .providers
@@ -120,6 +131,7 @@ impl Policy {
                 claim_headers: p.claim_headers,
                 payload_header: p.payload_header,
                 forward_token: p.forward_token,
+                backchannel_logout: p.backchannel_logout,
                 keys,
             })
             .collect();
@@ -139,6 +151,7 @@ impl Policy {
             token_cache: spec.cache.map(TokenCache::new),
             identity_headers,
             metadata: Arc::new(spec.metadata),
+            revocations,
         }
     }
 

@@ -6,14 +6,18 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::build_revocation::build_revocation;
 use super::build_rules::{build_rules, fallback_rules};
-use super::{Config, JwksConfig, LimitsConfig, Problem, ProviderConfig, ServerConfig, TokenSourceConfig};
+use super::{
+    AdminSettings, Config, JwksConfig, LimitsConfig, Problem, ProviderConfig, ServerConfig, TokenSourceConfig,
+};
 use crate::alg::Algorithm;
 use crate::authz::{
     CacheSettings, ClaimPath, Limits, MetadataSpec, PolicySpec, ProviderId, ProviderSpec, Routing,
     TokenSource, Validation,
 };
 use crate::keys::{self, KeyLocation, KeysSpec, Location, RemoteSpec, Secret};
+use crate::revocation::RevocationSpec;
 use crate::telemetry::ExportSettings;
 
 /// Longest `clock_skew` accepted: beyond this, expiry would barely mean anything.
@@ -55,6 +59,12 @@ pub struct Specs {
     pub(crate) decision_log: bool,
     /// Checks decided at once (`limits.max_concurrent_checks`).
     pub(crate) max_concurrent_checks: usize,
+    /// Revocations, when `revocation` is set.
+    pub(crate) revocation: Option<RevocationSpec>,
+    /// The admin listener, when `revocation.admin` is set.
+    pub admin: Option<AdminSettings>,
+    /// What the file allows but should not (printed by `check-config`, logged at start).
+    pub(crate) warnings: Vec<Problem>,
 }
 
 impl Specs {
@@ -96,6 +106,8 @@ pub(crate) fn build(config: &Config) -> Result<Specs, Vec<Problem>> {
     let cache = build_cache(config, &mut problems);
     let metadata = build_metadata(&config.dynamic_metadata, &mut problems);
     let limits = build_limits(&config.limits, &mut problems);
+    let mut warnings = Vec::new();
+    let revocation = build_revocation(config, &mut problems, &mut warnings);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -122,6 +134,9 @@ pub(crate) fn build(config: &Config) -> Result<Specs, Vec<Problem>> {
             .map(|endpoint| ExportSettings { endpoint, service_name: config.telemetry.service_name.clone() }),
         decision_log: config.decision_log,
         max_concurrent_checks: config.limits.max_concurrent_checks,
+        revocation: revocation.spec,
+        admin: revocation.admin,
+        warnings,
     })
 }
 
@@ -257,6 +272,7 @@ fn build_provider(
         claim_headers,
         payload_header,
         forward_token: provider.forward_token,
+        backchannel_logout: provider.backchannel_logout,
     };
     Some((spec, KeysSpec { provider: provider.name.clone(), allowed, location: location? }))
 }

@@ -6,10 +6,12 @@
 //! without a second check.
 
 mod build;
+mod build_revocation;
 mod build_rules;
 mod duration;
 mod jwks;
 mod load;
+mod revocation;
 mod rules;
 
 use std::net::SocketAddr;
@@ -28,6 +30,7 @@ pub(crate) use jwks::JwksConfig;
 #[cfg(test)]
 pub(crate) use load::parse;
 pub use load::{from_yaml, load_file};
+pub(crate) use revocation::{AdminSettings, RevocationConfig};
 pub(crate) use rules::{
     AllowMode, ClaimRequirementConfig, HeaderMatchConfig, MatchConfig, RequireConfig, RuleConfig,
 };
@@ -100,6 +103,9 @@ pub(crate) struct Config {
     /// What an allow tells Envoy in dynamic metadata.
     #[serde(default)]
     pub(crate) dynamic_metadata: DynamicMetadataConfig,
+    /// Revoked tokens, sessions, users and issuers (off unless set).
+    #[serde(default)]
+    pub(crate) revocation: Option<RevocationConfig>,
 }
 
 /// `dynamic_metadata:` — what an allow puts in Envoy's dynamic metadata
@@ -235,6 +241,10 @@ pub(crate) struct ProviderConfig {
     /// upstream sees identity headers, not the credential.
     #[serde(default)]
     pub(crate) forward_token: bool,
+    /// Accept OpenID Connect back-channel logout tokens of this provider on
+    /// the admin listener (`POST /v1/backchannel-logout`). Default `false`.
+    #[serde(default)]
+    pub(crate) backchannel_logout: bool,
 }
 
 fn default_token_sources() -> Vec<TokenSourceConfig> {
@@ -376,7 +386,7 @@ pub(crate) fn test_policy(
 ) -> crate::authz::Policy {
     let specs = from_yaml(yaml).unwrap_or_else(|e| panic!("test config does not load:\n{e}\n---\n{yaml}"));
     assert_eq!(specs.keys.len(), keys.len(), "one key source per provider");
-    crate::authz::Policy::compile(specs.policy, keys)
+    crate::authz::Policy::compile(specs.policy, keys, None)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use prometheus_client::registry::Registry;
 
 use super::live::Live;
 use crate::keys::KeySource;
+use crate::revocation::RevocationService;
 
 /// What the endpoints read.
 #[derive(Clone)]
@@ -23,6 +24,8 @@ pub(crate) struct OpsState {
     pub(crate) registry: Arc<Registry>,
     /// Set first during shutdown, so load balancers stop sending before the listener drains.
     pub(crate) shutting_down: Arc<AtomicBool>,
+    /// Revocations, when configured: readiness waits for the first read of the stream.
+    pub(crate) revocations: Option<Arc<RevocationService>>,
 }
 
 pub(crate) fn router(state: OpsState) -> Router {
@@ -44,13 +47,19 @@ async fn readyz(State(state): State<OpsState>) -> Response {
     // routes deny with 503 meanwhile).
     let starting = names(|keys| keys.awaiting_first_keys());
     let shutting_down = state.shutting_down.load(Ordering::Acquire);
-    let ready = starting.is_empty() && !shutting_down;
-    let body = serde_json::json!({
+    // Past `revocation.redis.startup_timeout` a replica serves with what it
+    // has, and says here that it has not read the whole stream.
+    let revocations_starting = state.revocations.as_ref().is_some_and(|r| r.starting());
+    let ready = starting.is_empty() && !revocations_starting && !shutting_down;
+    let mut body = serde_json::json!({
         "ready": ready,
         "shutting_down": shutting_down,
         "providers_starting": starting,
         "providers_without_keys": without_keys,
     });
+    if let Some(revocations) = &state.revocations {
+        body["revocations_synced"] = revocations.revocations().is_synced().into();
+    }
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
