@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== Debian packages the tests run (redis-server)"
+scripts/ensure-packages.sh
+
 echo "== pinned test tools (Envoy, kubectl, kubernetes-validate)"
 TOOLS=$(scripts/ensure-tools.sh)
 export ENVOY_BIN="${ENVOY_BIN:-$TOOLS/envoy}"

@@ -58,6 +58,8 @@ enum Command {
     },
     /// Decide one simulated request offline against a config and show which rule decided.
     Explain(crate::explain::ExplainArgs),
+    /// Revoke a token, a session, a user's or an issuer's tokens on every replica (admin API).
+    Revoke(crate::revoke::RevokeArgs),
     /// Local development helpers: signing keys and tokens without an identity provider.
     #[command(subcommand)]
     Dev(DevCommand),
@@ -82,6 +84,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig { config } => Ok(check_config(&config)),
         Command::Explain(args) => {
             print!("{}", current_thread()?.block_on(crate::explain::run(&args))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Revoke(args) => {
+            print!("{}", current_thread()?.block_on(crate::revoke::run(&args))?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Dev(DevCommand::Keygen(args)) => {
@@ -136,7 +142,10 @@ fn serve(path: PathBuf) -> anyhow::Result<ExitCode> {
 /// `check-config`: `ok`, or every problem with its key path.
 fn check_config(path: &std::path::Path) -> ExitCode {
     match crate::config::load_file(path) {
-        Ok(_) => {
+        Ok(specs) => {
+            for warning in specs.warnings() {
+                eprintln!("warning: {}: {}", warning.path, warning.message);
+            }
             println!("{}: ok", path.display());
             ExitCode::SUCCESS
         }

@@ -11,6 +11,7 @@ use prometheus_client::registry::Registry;
 use crate::authz::{Authorizer, Decision, Policy};
 use crate::dev::{build_request, render, RequestArgs};
 use crate::keys::{self, KeyMetrics};
+use crate::revocation::{RevocationMetrics, RevocationService};
 use crate::server::{decide, to_check_response};
 
 /// Arguments of `gatehouse explain`.
@@ -23,7 +24,7 @@ pub(crate) struct ExplainArgs {
     request: RequestArgs,
 }
 
-/// How long to wait for remote providers' first keys.
+/// How long to wait for remote providers' first keys and the revocation stream.
 const KEY_WAIT: Duration = Duration::from_secs(10);
 
 /// Runs the decision and returns the report.
@@ -35,7 +36,19 @@ pub(crate) async fn run(args: &ExplainArgs) -> anyhow::Result<String> {
     while sources.iter().any(|s| s.awaiting_first_keys()) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let policy = Policy::compile(specs.policy, sources, None);
+    let revocations = match specs.revocation {
+        Some(spec) => {
+            let metrics = Arc::new(RevocationMetrics::register(&mut Registry::default(), Default::default()));
+            let service = RevocationService::start(spec, metrics)?;
+            // The revocations in force: the file, and the whole stream when Redis answers in time.
+            while service.starting() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Some(service.revocations().clone())
+        }
+        None => None,
+    };
+    let policy = Policy::compile(specs.policy, sources, revocations);
     let decision = decide(&Authorizer::new(), &policy, &build_request(&args.request)?).await;
     Ok(format!("{}{}", summary(&decision), render(&to_check_response(&decision))))
 }

@@ -19,7 +19,9 @@
 //!    polling), [`proto`] (the generated Envoy types) and [`telemetry`] (log
 //!    subscriber, OTLP span export, process metrics).
 //! 2. [`keys`]: verification keys and the `KeySource` seam; the only module
-//!    that fetches or reads key material. Owns its specs and metrics.
+//!    that fetches or reads key material. [`revocation`]: revoked tokens,
+//!    sessions, users and issuers, shared through a Redis Stream. Each owns
+//!    its specs and metrics.
 //! 3. [`authz`]: the decision core: token extraction, JWT verification, rule
 //!    matching, the decision. No I/O, no wire types.
 //! 4. [`config`]: the YAML file's serde types and the one step that checks
@@ -27,8 +29,8 @@
 //! 5. [`server`]: the gRPC Check service (wire translation, the Check's
 //!    metrics, decision log and span) and the operations endpoints.
 //! 6. On top, in this order: [`dev`] (local keys, tokens, the CheckRequest
-//!    builder, the echo upstream), [`explain`], [`reload`], [`app`] (wiring),
-//!    [`cli`].
+//!    builder, the echo upstream), [`explain`], [`revoke`] (the admin API's
+//!    client), [`reload`], [`app`] (wiring), [`cli`].
 //!
 //! The public surface is [`cli::main`] for the binary and [`internals`] for
 //! gatehouse's own tests, test kit, benchmarks and fuzz targets.
@@ -56,5 +58,6 @@ pub mod cli;
 mod dev;
 mod explain;
 mod reload;
+mod revoke;
 
 pub mod internals;

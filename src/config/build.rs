@@ -68,6 +68,11 @@ pub struct Specs {
 }
 
 impl Specs {
+    /// What the file allows but should not.
+    pub(crate) fn warnings(&self) -> &[Problem] {
+        &self.warnings
+    }
+
     /// How many providers the config has.
     pub fn providers(&self) -> usize {
         self.keys.len()

@@ -103,11 +103,15 @@ fn redis_spec(redis: &RedisConfig, problems: &mut Vec<Problem>) -> Option<RedisS
             problems.push(Problem::new(format!("revocation.redis.{key}"), "must be between 10ms and 10m"));
         }
     }
+    if !(Duration::from_secs(1)..=Duration::from_secs(24 * 3600)).contains(&redis.trim_interval) {
+        problems.push(Problem::new("revocation.redis.trim_interval", "must be between 1s and 24h"));
+    }
     Some(RedisSpec {
         url: url?,
         stream: redis.stream.clone(),
         startup_timeout: redis.startup_timeout,
         timeout: redis.timeout,
+        trim_interval: redis.trim_interval,
     })
 }
 

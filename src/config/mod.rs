@@ -384,9 +384,19 @@ pub(crate) fn test_policy(
     yaml: &str,
     keys: Vec<std::sync::Arc<dyn crate::keys::KeySource>>,
 ) -> crate::authz::Policy {
+    test_policy_revoking(yaml, keys, None)
+}
+
+/// [`test_policy`], checking every authenticated answer against `revocations`.
+#[cfg(test)]
+pub(crate) fn test_policy_revoking(
+    yaml: &str,
+    keys: Vec<std::sync::Arc<dyn crate::keys::KeySource>>,
+    revocations: Option<std::sync::Arc<crate::revocation::Revocations>>,
+) -> crate::authz::Policy {
     let specs = from_yaml(yaml).unwrap_or_else(|e| panic!("test config does not load:\n{e}\n---\n{yaml}"));
     assert_eq!(specs.keys.len(), keys.len(), "one key source per provider");
-    crate::authz::Policy::compile(specs.policy, keys, None)
+    crate::authz::Policy::compile(specs.policy, keys, revocations)
 }
 
 #[cfg(test)]

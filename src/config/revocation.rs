@@ -50,6 +50,13 @@ pub(crate) struct RedisConfig {
     /// `jti`). Default `2s`.
     #[serde(default = "default_timeout", with = "duration")]
     pub(crate) timeout: Duration,
+    /// How often a replica trims entries that expired off the stream. Default `1m`.
+    #[serde(default = "default_trim_interval", with = "duration")]
+    pub(crate) trim_interval: Duration,
+}
+
+fn default_trim_interval() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_stream() -> String {

@@ -20,6 +20,9 @@ pub(crate) enum Selector {
 }
 
 impl Selector {
+    /// Every [`Self::kind`].
+    pub(crate) const KINDS: [&'static str; 4] = ["jti", "sub", "sid", "issuer"];
+
     /// Closed set of labels for metrics and logs.
     pub(crate) const fn kind(&self) -> &'static str {
         match self {

@@ -9,7 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::entry::Revocation;
+use super::entry::{Revocation, Selector};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EntryLabels {
@@ -46,14 +46,20 @@ impl RevocationMetrics {
         metrics
     }
 
-    /// Sets the entry gauges to what `entries` holds.
+    /// Sets the entry gauges to what `entries` holds. Every provider and
+    /// kind has its series, 0 included, so that none vanishes between scrapes.
     pub(crate) fn count<'a>(&self, entries: impl Iterator<Item = &'a Revocation>) {
         let mut counts: HashMap<EntryLabels, i64> = HashMap::new();
+        for provider in self.providers.values() {
+            for kind in Selector::KINDS {
+                counts.insert(EntryLabels { provider: provider.clone(), kind }, 0);
+            }
+        }
         for entry in entries {
+            // Entries name configured issuers only (checked when taken in).
             let provider = self.providers.get(&entry.issuer).cloned().unwrap_or_default();
             *counts.entry(EntryLabels { provider, kind: entry.selector.kind() }).or_default() += 1;
         }
-        self.entries.clear();
         for (labels, count) in counts {
             self.entries.get_or_create(&labels).set(count);
         }

@@ -112,7 +112,7 @@ impl RevocationService {
         }
         let log = match &spec.redis {
             Some(redis) => {
-                let log = Arc::new(RedisLog::open(&redis.url.read()?, &redis.stream, redis.timeout)?);
+                let log = Arc::new(RedisLog::open(&redis.url.read()?, redis)?);
                 tokio::spawn(redis_log::follow(log.clone(), revocations.clone()));
                 Some(log)
             }

@@ -24,8 +24,6 @@ const BATCH: usize = 1000;
 const BLOCK: Duration = Duration::from_secs(5);
 /// Backoff after a failure: doubling from the first to the last.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
-/// How often the follower trims entries that expired off the stream.
-const TRIM_EVERY: Duration = Duration::from_secs(60);
 /// The stream field holding an entry's JSON.
 const FIELD: &str = "entry";
 
@@ -40,6 +38,8 @@ pub(crate) struct RedisSpec {
     pub(crate) startup_timeout: Duration,
     /// Connect and reply timeout of one write.
     pub(crate) timeout: Duration,
+    /// How often expired entries are trimmed off the stream.
+    pub(crate) trim_interval: Duration,
 }
 
 /// Why the log could not take or give something.
@@ -58,14 +58,21 @@ pub(crate) struct RedisLog {
     client: redis::Client,
     stream: String,
     timeout: Duration,
+    trim_interval: Duration,
     writer: Mutex<Option<MultiplexedConnection>>,
 }
 
 impl RedisLog {
     /// Checks the URL; connects only when first used.
-    pub(crate) fn open(url: &str, stream: &str, timeout: Duration) -> Result<Self, LogError> {
+    pub(crate) fn open(url: &str, spec: &RedisSpec) -> Result<Self, LogError> {
         let client = redis::Client::open(url)?;
-        Ok(Self { client, stream: stream.to_owned(), timeout, writer: Mutex::new(None) })
+        Ok(Self {
+            client,
+            stream: spec.stream.clone(),
+            timeout: spec.timeout,
+            trim_interval: spec.trim_interval,
+            writer: Mutex::new(None),
+        })
     }
 
     /// Appends `entry`; its id once Redis holds it (written to its
@@ -79,12 +86,19 @@ impl RedisLog {
     }
 
     /// Marks `key` as seen for `ttl`; `false` if it already was (a replay),
-    /// on every replica alike.
+    /// on every replica alike. The mark is a value of this call's own, so
+    /// that a resent `SET` whose first attempt landed is not taken for a replay.
     pub(crate) async fn claim_once(&self, key: &str, ttl: Duration) -> Result<bool, LogError> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(format!("{}:seen:{key}", self.stream)).arg(1).arg("NX").arg("EX").arg(ttl.as_secs().max(1));
-        let reply: Option<String> = self.write(cmd).await?;
-        Ok(reply.is_some())
+        let key = format!("{}:seen:{key}", self.stream);
+        let mark = format!("{:016x}", rand::random::<u64>());
+        let mut set = redis::cmd("SET");
+        set.arg(&key).arg(&mark).arg("NX").arg("EX").arg(ttl.as_secs().max(1));
+        if self.write::<Option<String>>(set).await?.is_some() {
+            return Ok(true);
+        }
+        let mut get = redis::cmd("GET");
+        get.arg(&key);
+        Ok(self.write::<Option<String>>(get).await?.as_deref() == Some(mark.as_str()))
     }
 
     /// Releases a key [`Self::claim_once`] took.
@@ -103,19 +117,41 @@ impl RedisLog {
         Ok(())
     }
 
-    /// Runs one command on the shared write connection, within the timeout;
-    /// a failed connection is dropped so that the next command reconnects.
+    /// Runs one command on the shared write connection, within the timeout.
+    /// A connection that died since its last use (Redis restarted, say) is
+    /// replaced and the command sent once more: an `XADD` that did land the
+    /// first time is then stored twice, which revokes nothing more; the
+    /// claim of [`Self::claim_once`] recognises its own earlier attempt.
     async fn write<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, LogError> {
         let cached = self.writer.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let mut connection = match cached {
-            Some(connection) => connection,
-            None => {
-                let fresh = self.connect(self.timeout).await?;
-                *self.writer.lock().unwrap_or_else(PoisonError::into_inner) = Some(fresh.clone());
-                fresh
-            }
+        let Some(mut connection) = cached else {
+            let mut fresh = self.fresh_writer().await?;
+            return self.query(&mut fresh, &cmd).await;
         };
-        let result = tokio::time::timeout(self.timeout, cmd.query_async(&mut connection)).await;
+        match self.query(&mut connection, &cmd).await {
+            Err(LogError::Redis(error)) if error.is_connection_dropped() => {
+                tracing::debug!(%error, "revocation stream: write connection lost; reconnecting");
+                let mut fresh = self.fresh_writer().await?;
+                self.query(&mut fresh, &cmd).await
+            }
+            result => result,
+        }
+    }
+
+    async fn fresh_writer(&self) -> Result<MultiplexedConnection, LogError> {
+        let fresh = self.connect(self.timeout).await?;
+        *self.writer.lock().unwrap_or_else(PoisonError::into_inner) = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// One command within the timeout; after an error the shared connection
+    /// is dropped so that the next write reconnects.
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        connection: &mut MultiplexedConnection,
+        cmd: &redis::Cmd,
+    ) -> Result<T, LogError> {
+        let result = tokio::time::timeout(self.timeout, cmd.query_async(connection)).await;
         let failed = |error: LogError| {
             *self.writer.lock().unwrap_or_else(PoisonError::into_inner) = None;
             error
@@ -197,7 +233,8 @@ async fn read_on(
     last_trim: &mut tokio::time::Instant,
 ) -> LogError {
     loop {
-        let block = revocations.is_synced().then_some(BLOCK);
+        // Wakes at least every trim_interval, so that trimming keeps its pace.
+        let block = revocations.is_synced().then_some(BLOCK.min(log.trim_interval));
         let entries = match log.read(connection, *last, block).await {
             Ok(entries) => entries,
             Err(error) => return error,
@@ -211,7 +248,7 @@ async fn read_on(
             revocations.mark_synced();
             tracing::info!(after = %last, "revocation stream read to its end; following it");
         }
-        if revocations.is_synced() && last_trim.elapsed() >= TRIM_EVERY {
+        if revocations.is_synced() && last_trim.elapsed() >= log.trim_interval {
             *last_trim = tokio::time::Instant::now();
             trim(log, revocations, *last).await;
         }

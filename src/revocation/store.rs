@@ -52,6 +52,7 @@ pub(crate) struct Revocations {
 
 impl Revocations {
     pub(crate) fn new(metrics: Arc<RevocationMetrics>, synced: bool) -> Self {
+        metrics.count(std::iter::empty());
         Self {
             current: ArcSwap::from_pointee(RevocationSet::default()),
             entries: Mutex::new(BTreeMap::new()),

@@ -7,6 +7,7 @@
 //! - [`served`]: gatehouse served in-process on 127.0.0.1:0;
 //! - [`ops`]: its `/readyz` and `/metrics` as tests read them;
 //! - [`process`]: the built binary run as a process;
+//! - [`redis`]: a real Redis the test starts, kills and restarts;
 //! - [`idp`]: a controllable identity provider (JWKS, discovery);
 //! - [`envoy`]: the shipped Envoy configs rendered with test ports, and the
 //!   real Envoy in front of the built binary with the echo upstream.
@@ -20,6 +21,7 @@ pub mod envoy;
 pub mod idp;
 pub mod ops;
 pub mod process;
+pub mod redis;
 pub mod served;
 pub mod tokens;
 
@@ -30,7 +32,7 @@ pub use config::{specs, CorpConfig};
 pub use gatehouse::internals::{
     echo_router, jwks_json, unix_now, Algorithm, CheckRequestBuilder, SigningKey,
 };
-pub use served::Gatehouse;
+pub use served::{Checker, Gatehouse};
 pub use tokens::{bearer, claims, es256_key, inline_jwks, random_key, token, token_with, AUDIENCE, ISSUER};
 
 /// The repository's root directory (the shipped configs are found from it).

@@ -74,13 +74,28 @@ pub async fn metric(addr: SocketAddr, series: &str) -> Option<f64> {
 
 /// Polls `/metrics` until `series` is at least `n`; returns its value.
 pub async fn wait_metric(addr: SocketAddr, series: &str, n: f64, within: Duration) -> f64 {
+    wait_metric_until(addr, series, |value| value >= n, &format!("at least {n}"), within).await
+}
+
+/// Polls `/metrics` until `series` is `want` (a missing series counts as 0).
+pub async fn wait_metric_eq(addr: SocketAddr, series: &str, want: f64, within: Duration) -> f64 {
+    wait_metric_until(addr, series, |value| value == want, &want.to_string(), within).await
+}
+
+async fn wait_metric_until(
+    addr: SocketAddr,
+    series: &str,
+    done: impl Fn(f64) -> bool,
+    expected: &str,
+    within: Duration,
+) -> f64 {
     let deadline = Instant::now() + within;
     loop {
         let value = metric(addr, series).await.unwrap_or(0.0);
-        if value >= n {
+        if done(value) {
             return value;
         }
-        assert!(Instant::now() < deadline, "{series} is {value} after {within:?}, expected at least {n}");
+        assert!(Instant::now() < deadline, "{series} is {value} after {within:?}, expected {expected}");
         tokio::time::sleep(POLL).await;
     }
 }

@@ -12,7 +12,9 @@ use tonic::transport::Channel;
 pub struct Gatehouse {
     pub grpc: SocketAddr,
     pub http: SocketAddr,
-    pub client: AuthorizationClient<Channel>,
+    /// The admin listener, when the config has `revocation.admin`.
+    pub admin: Option<SocketAddr>,
+    pub checker: Checker,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -27,19 +29,23 @@ impl Gatehouse {
     pub async fn start_specs(mut specs: Specs) -> Gatehouse {
         specs.server.grpc_addr = "127.0.0.1:0".parse().expect("an address");
         specs.server.http_addr = "127.0.0.1:0".parse().expect("an address");
+        if let Some(admin) = &mut specs.admin {
+            admin.addr = "127.0.0.1:0".parse().expect("an address");
+        }
         let server = Server::bind(specs).await.expect("bind");
         let grpc = server.grpc_addr().unwrap();
         let http = server.http_addr().unwrap();
+        let admin = server.admin_addr().map(|addr| addr.unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
             let _ = stopped.await;
         }));
-        let client = AuthorizationClient::connect(format!("http://{grpc}")).await.expect("connect");
-        Gatehouse { grpc, http, client, stop: Some(stop), task: Some(task) }
+        let checker = Checker::connect(grpc).await;
+        Gatehouse { grpc, http, admin, checker, stop: Some(stop), task: Some(task) }
     }
 
     pub async fn check(&mut self, request: CheckRequest) -> CheckResponse {
-        self.client.check(request).await.expect("Check must never fail at the RPC level").into_inner()
+        self.checker.check(request).await
     }
 
     pub async fn stop(mut self) {
@@ -64,6 +70,28 @@ impl Gatehouse {
     /// One series of `/metrics` now.
     pub async fn metric(&self, series: &str) -> Option<f64> {
         crate::ops::metric(self.http, series).await
+    }
+
+    /// `GET /api/orders` with `Authorization: Bearer <token>`.
+    pub async fn check_token(&mut self, token: &str) -> CheckResponse {
+        self.checker.check_token(token).await
+    }
+}
+
+/// A gRPC (ext_authz) client of one gatehouse: in this process, or a
+/// replica of an Envoy [`crate::envoy::Stack`].
+#[derive(Clone)]
+pub struct Checker {
+    pub client: AuthorizationClient<Channel>,
+}
+
+impl Checker {
+    pub async fn connect(grpc: SocketAddr) -> Checker {
+        Checker { client: AuthorizationClient::connect(format!("http://{grpc}")).await.expect("connect") }
+    }
+
+    pub async fn check(&mut self, request: CheckRequest) -> CheckResponse {
+        self.client.check(request).await.expect("Check must never fail at the RPC level").into_inner()
     }
 
     /// `GET /api/orders` with `Authorization: Bearer <token>`.

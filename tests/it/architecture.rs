@@ -13,12 +13,13 @@ use syn::visit::Visit;
 /// Bottom to top; a module may use only modules listed before it.
 const LAYERS: &[&[&str]] = &[
     &["alg", "clock", "path", "proto", "redact", "telemetry", "watch"],
-    &["keys"],
+    &["keys", "revocation"],
     &["authz"],
     &["config"],
     &["server"],
     &["dev"],
     &["explain"],
+    &["revoke"],
     &["reload"],
     &["app"],
     &["cli"],

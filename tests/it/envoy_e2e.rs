@@ -25,13 +25,8 @@ fn token(key: &SigningKey, scope: &str, extra: Value) -> String {
 }
 
 async fn stack(key: &SigningKey, values: Vec<(&'static str, String)>, template: &'static str) -> Stack {
-    Stack::start(StackOptions {
-        template,
-        values,
-        gatehouse_yaml: STACK_CONFIG.to_owned(),
-        jwks: jwks_json(&[key]),
-    })
-    .await
+    Stack::start(StackOptions { values, ..StackOptions::new(template, STACK_CONFIG, jwks_json(&[key])) })
+        .await
 }
 
 /// 200 from the echo upstream (panics with the reply otherwise).

@@ -49,13 +49,8 @@ impl Env {
             Mode::Merged => vec![],
             Mode::Raw => vec![("encode_raw_headers", "true".to_owned())],
         };
-        let stack = Stack::start(StackOptions {
-            template: "sidecar.yaml",
-            values,
-            gatehouse_yaml: gatehouse_yaml.to_owned(),
-            jwks: jwks_json(&[&key]),
-        })
-        .await;
+        let options = StackOptions::new("sidecar.yaml", gatehouse_yaml, jwks_json(&[&key]));
+        let stack = Stack::start(StackOptions { values, ..options }).await;
         let rendered = std::fs::read_to_string(&stack.envoy_config).expect("rendered Envoy config");
         let raw = rendered.lines().any(|l| l.trim_start().starts_with("encode_raw_headers: true"));
         assert_eq!(raw, mode == Mode::Raw, "encode_raw_headers in the rendered config ({mode:?})");

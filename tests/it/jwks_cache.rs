@@ -105,7 +105,7 @@ async fn a_thousand_concurrent_unknown_kid_checks_cause_one_fetch() {
     let started = Instant::now();
     let mut checks = JoinSet::new();
     for _ in 0..1000 {
-        let mut client = gatehouse.client.clone();
+        let mut client = gatehouse.checker.client.clone();
         let token = token.clone();
         checks.spawn(async move { check_with(&mut client, &token).await });
     }
@@ -137,7 +137,7 @@ async fn random_kid_flood_is_rate_limited() {
     while started.elapsed() < Duration::from_secs(3) {
         let mut burst = JoinSet::new();
         for token in flood.iter().skip(sent % flood.len()).take(25) {
-            let (mut client, token) = (gatehouse.client.clone(), token.clone());
+            let (mut client, token) = (gatehouse.checker.client.clone(), token.clone());
             burst.spawn(async move { check_with(&mut client, &token).await });
         }
         // The real token keeps passing in the middle of the flood.
@@ -259,7 +259,7 @@ async fn hanging_idp_does_not_slow_cached_checks() {
     assert_allowed(&gatehouse.check_token(&valid).await);
 
     idp.set(Mode::Hang);
-    let mut client = gatehouse.client.clone();
+    let mut client = gatehouse.checker.client.clone();
     let unknown = token(&random_key());
     let background = tokio::spawn(async move {
         let started = Instant::now();
@@ -480,7 +480,7 @@ async fn a_cancelled_check_does_not_stall_the_shared_fetch() {
     let auth = format!("Bearer {}", token(&new));
     let mut cancelled = tonic::Request::new(request("GET", "/api/orders", &[("authorization", &auth)]));
     cancelled.set_timeout(Duration::from_millis(50));
-    let mut client = gatehouse.client.clone();
+    let mut client = gatehouse.checker.client.clone();
     let outcome = tokio::time::timeout(Duration::from_millis(100), client.check(cancelled)).await;
     assert!(!matches!(outcome, Ok(Ok(_))), "the Check should have been cut off: {outcome:?}");
     idp.wait_for_requests(2, Duration::from_secs(2)).await;

@@ -41,7 +41,7 @@ async fn over_the_concurrency_bound_a_check_is_denied_with_503() {
     idp.set(Mode::Hang);
     let stranger = SigningKey::generate(Algorithm::ES256, "rotated-in").unwrap();
     let slow = format!("Bearer {}", token(&stranger));
-    let mut client = gatehouse.client.clone();
+    let mut client = gatehouse.checker.client.clone();
     let held =
         tokio::spawn(async move { client.check(request("GET", "/x", &[("authorization", &slow)])).await });
     tokio::time::sleep(Duration::from_millis(300)).await;

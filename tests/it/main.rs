@@ -17,6 +17,7 @@ mod limits;
 mod operations;
 mod oracle;
 mod remote_jwks;
+mod revocation;
 mod rules;
 mod security;
 mod token_cache;

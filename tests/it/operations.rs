@@ -144,14 +144,14 @@ async fn metrics_count_known_traffic_exactly() {
     let expired = key.mint(&claims(json!({"iat": unix_now() - 7200, "exp": unix_now() - 3600}))).unwrap();
 
     for _ in 0..3 {
-        assert_eq!(http_status(&check(&mut gatehouse.client, "/api/orders", Some(&good)).await), 200);
+        assert_eq!(http_status(&check(&mut gatehouse.checker.client, "/api/orders", Some(&good)).await), 200);
     }
     for _ in 0..2 {
-        assert_eq!(http_status(&check(&mut gatehouse.client, "/api/orders", None).await), 401);
+        assert_eq!(http_status(&check(&mut gatehouse.checker.client, "/api/orders", None).await), 401);
     }
-    assert_eq!(http_status(&check(&mut gatehouse.client, "/api/orders", Some(&expired)).await), 401);
+    assert_eq!(http_status(&check(&mut gatehouse.checker.client, "/api/orders", Some(&expired)).await), 401);
     for _ in 0..4 {
-        assert_eq!(http_status(&check(&mut gatehouse.client, "/public/info", None).await), 200);
+        assert_eq!(http_status(&check(&mut gatehouse.checker.client, "/public/info", None).await), 200);
     }
 
     // Prometheus text 0.0.4 by default.
@@ -307,7 +307,8 @@ rules:
     assert_eq!(body["shutting_down"], false, "{body}");
     assert_eq!(body["providers_starting"], json!(["corp"]), "{body}");
     assert_eq!(body["providers_without_keys"], json!(["corp"]), "{body}");
-    let response = check(&mut gatehouse.client, "/api/x", Some(&key.mint(&claims(json!({}))).unwrap())).await;
+    let response =
+        check(&mut gatehouse.checker.client, "/api/x", Some(&key.mint(&claims(json!({}))).unwrap())).await;
     assert_eq!(denied(&response).0, 503, "no keys yet: {response:?}");
 
     let serving = Instant::now();
@@ -317,7 +318,8 @@ rules:
     assert_eq!(body["ready"], true, "{body}");
     assert_eq!(body["providers_starting"], json!([]), "{body}");
     assert_eq!(body["providers_without_keys"], json!([]), "{body}");
-    let response = check(&mut gatehouse.client, "/api/x", Some(&key.mint(&claims(json!({}))).unwrap())).await;
+    let response =
+        check(&mut gatehouse.checker.client, "/api/x", Some(&key.mint(&claims(json!({}))).unwrap())).await;
     assert_eq!(http_status(&response), 200);
     gatehouse.stop().await;
 }

@@ -260,4 +260,5 @@ pub(super) fn label(value: &Option<Arc<str>>) -> Option<&str> {
 }
 
 mod access;
+mod revoked;
 mod tokens;

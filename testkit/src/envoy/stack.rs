@@ -36,10 +36,33 @@ pub struct StackOptions {
     /// (e.g. `encode_raw_headers`, `gatehouse_host`).
     pub values: Vec<(&'static str, String)>,
     /// The gatehouse config without `server:` (the stack adds it); `{JWKS_URI}`
-    /// is replaced with the IdP's JWKS URL.
+    /// is replaced with the IdP's JWKS URL and `{ADMIN_ADDR}` with a free
+    /// address of each replica's own.
     pub gatehouse_yaml: String,
     /// The JWKS document the IdP serves at first.
     pub jwks: String,
+    /// gatehouse processes behind Envoy's `gatehouse` cluster (round robin).
+    pub replicas: usize,
+}
+
+impl StackOptions {
+    /// One gatehouse behind the template's Envoy, with no extra render values.
+    pub fn new(template: &'static str, gatehouse_yaml: &str, jwks: String) -> Self {
+        Self { template, values: Vec::new(), gatehouse_yaml: gatehouse_yaml.to_owned(), jwks, replicas: 1 }
+    }
+}
+
+/// One gatehouse process of a [`Stack`].
+pub struct Replica {
+    /// Its gRPC (ext_authz) address.
+    pub grpc: SocketAddr,
+    /// Its `/readyz` and `/metrics` address.
+    pub http: SocketAddr,
+    /// Its admin listener, when the config has `{ADMIN_ADDR}`.
+    pub admin: Option<SocketAddr>,
+    config: PathBuf,
+    log: String,
+    child: Option<Child>,
 }
 
 /// IdP + echo upstream + the gatehouse binary + Envoy, torn down on drop.
@@ -55,12 +78,57 @@ pub struct Stack {
     pub admin: SocketAddr,
     /// The rendered Envoy bootstrap.
     pub envoy_config: PathBuf,
+    /// Every gatehouse process; the first is `gatehouse_grpc`/`gatehouse_http`.
+    pub replicas: Vec<Replica>,
     front: Front,
     dir: Option<tempfile::TempDir>,
-    gatehouse_config: PathBuf,
-    gatehouse: Option<Child>,
     envoy: Child,
     upstream: Upstream,
+}
+
+impl Replica {
+    /// Free addresses and the config file of replica `index`.
+    fn write(dir: &Path, index: usize, yaml: &str) -> Replica {
+        let grpc = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let admin = yaml.contains("{ADMIN_ADDR}").then(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
+        let yaml = match admin {
+            Some(admin) => yaml.replace("{ADMIN_ADDR}", &admin.to_string()),
+            None => yaml.to_owned(),
+        };
+        let config = dir.join(format!("gatehouse-{index}.yaml"));
+        let server =
+            format!("server:\n  grpc_addr: \"{grpc}\"\n  http_addr: \"{http}\"\n  drain_timeout: 1s\n");
+        std::fs::write(&config, format!("{server}{yaml}")).expect("write gatehouse config");
+        let log = if index == 0 { "gatehouse.log".to_owned() } else { format!("gatehouse-{index}.log") };
+        Replica { grpc, http, admin, config, log, child: None }
+    }
+}
+
+/// The rendered config with the gatehouse cluster's endpoint repeated for
+/// each of `ports` (replicas beyond the first).
+fn with_endpoints(rendered: &str, ports: &[u16]) -> String {
+    let lines: Vec<&str> = rendered.lines().collect();
+    let Some(at) = lines.iter().position(|l| l.contains("# test:gatehouse_port")) else {
+        assert!(ports.is_empty(), "the template has no gatehouse endpoint to repeat");
+        return rendered.to_owned();
+    };
+    assert!(at >= 2 && lines[at - 2].trim_start().starts_with("- endpoint:"), "unexpected endpoint shape");
+    let endpoint = &lines[at - 2..=at];
+    let port = |line: &str| {
+        line.split("port_value: ").nth(1).and_then(|v| v.split([' ', '}']).next()).map(str::to_owned)
+    };
+    let first = port(lines[at]).expect("the endpoint's port");
+    let mut out: Vec<String> = lines[..=at].iter().map(|l| (*l).to_owned()).collect();
+    for extra in ports {
+        out.extend(
+            endpoint
+                .iter()
+                .map(|l| l.replace(&format!("port_value: {first}"), &format!("port_value: {extra}"))),
+        );
+    }
+    out.extend(lines[at + 1..].iter().map(|l| (*l).to_owned()));
+    out.join("\n") + "\n"
 }
 
 /// The echo upstream, counting every request it gets.
@@ -114,28 +182,23 @@ impl Stack {
         let dir = tempfile::Builder::new().prefix("gatehouse-envoy-e2e-").tempdir().expect("temp dir");
         let idp = Idp::start(Mode::Serve(options.jwks.clone())).await;
         let upstream = Upstream::start().await;
-
-        let gatehouse_grpc = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let gatehouse_http = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let gatehouse_config = dir.path().join("gatehouse.yaml");
-        let yaml = format!(
-            "server:\n  grpc_addr: \"{gatehouse_grpc}\"\n  http_addr: \"{gatehouse_http}\"\n  drain_timeout: 1s\n{}",
-            options.gatehouse_yaml.replace("{JWKS_URI}", &idp.uri())
-        );
-        std::fs::write(&gatehouse_config, yaml).expect("write gatehouse config");
+        let yaml = options.gatehouse_yaml.replace("{JWKS_URI}", &idp.uri());
+        let replicas: Vec<Replica> =
+            (0..options.replicas.max(1)).map(|i| Replica::write(dir.path(), i, &yaml)).collect();
 
         // Envoy: admin and listener on port 0, read back from the admin API.
         let mut values: Vec<(&str, String)> = vec![
             ("admin_port", "0".into()),
             ("listen_port", "0".into()),
             ("access_log", dir.path().join("access.log").display().to_string()),
-            ("gatehouse_port", gatehouse_grpc.port().to_string()),
+            ("gatehouse_port", replicas[0].grpc.port().to_string()),
             ("upstream_port", upstream.addr.port().to_string()),
         ];
         values.extend(options.values.iter().map(|(k, v)| (*k, v.clone())));
+        let rendered = render(&deploy_config(options.template), &values);
+        let extra_ports: Vec<u16> = replicas[1..].iter().map(|r| r.grpc.port()).collect();
         let envoy_config = dir.path().join(format!("envoy-{}", options.template));
-        std::fs::write(&envoy_config, render(&deploy_config(options.template), &values))
-            .expect("write envoy config");
+        std::fs::write(&envoy_config, with_endpoints(&rendered, &extra_ports)).expect("write envoy config");
         let admin_path = dir.path().join("admin.address");
         let envoy = spawn_envoy(&envoy_bin, &envoy_config, &admin_path, dir.path());
 
@@ -148,21 +211,24 @@ impl Stack {
             .expect("reqwest client");
         let mut stack = Stack {
             idp,
-            gatehouse_grpc,
-            gatehouse_http,
+            gatehouse_grpc: replicas[0].grpc,
+            gatehouse_http: replicas[0].http,
             listener: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
             envoy_config,
+            replicas,
             front: Front { client, listener: SocketAddr::from(([127, 0, 0, 1], 0)) },
             dir: Some(dir),
-            gatehouse_config,
-            gatehouse: None,
             envoy,
             upstream,
         };
         // Envoy starts meanwhile; it is only asked once gatehouse is ready.
-        stack.spawn_gatehouse();
-        stack.wait_gatehouse_ready().await;
+        for index in 0..stack.replicas.len() {
+            stack.spawn_replica(index);
+        }
+        for index in 0..stack.replicas.len() {
+            stack.wait_replica_ready(index).await;
+        }
         stack.wait_envoy_ready(&admin_path).await;
         stack
     }
@@ -171,31 +237,34 @@ impl Stack {
         self.dir.as_ref().expect("temp dir").path()
     }
 
-    fn spawn_gatehouse(&mut self) {
-        let log = self.dir().join("gatehouse.log");
+    fn spawn_replica(&mut self, index: usize) {
+        let dir = self.dir().to_owned();
+        let replica = &mut self.replicas[index];
+        let log = dir.join(&replica.log);
         let bin = gatehouse_bin();
         let child = Command::new(&bin)
             .arg("serve")
             .arg("--config")
-            .arg(&self.gatehouse_config)
+            .arg(&replica.config)
             .env_remove("GATEHOUSE_CONFIG")
             .env_remove("GATEHOUSE_LOG")
             .env_remove("GATEHOUSE_LOG_FORMAT")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
-            .stdout(log_file(self.dir(), "gatehouse.log"))
-            .stderr(log_file(self.dir(), "gatehouse.log"))
+            .stdout(log_file(&dir, &replica.log))
+            .stderr(log_file(&dir, &replica.log))
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e} (log {})", bin.display(), log.display()));
-        self.gatehouse = Some(child);
+        replica.child = Some(child);
     }
 
-    async fn wait_gatehouse_ready(&mut self) {
-        let url = format!("http://{}/readyz", self.gatehouse_http);
+    async fn wait_replica_ready(&mut self, index: usize) {
+        let url = format!("http://{}/readyz", self.replicas[index].http);
         let deadline = Instant::now() + START_DEADLINE;
         loop {
-            if let Some(status) = self.gatehouse.as_mut().and_then(|c| c.try_wait().expect("try_wait")) {
-                panic!("gatehouse exited during start-up with {status}");
+            let child = self.replicas[index].child.as_mut();
+            if let Some(status) = child.and_then(|c| c.try_wait().expect("try_wait")) {
+                panic!("gatehouse replica {index} exited during start-up with {status}");
             }
             let last = match self.front.client.get(&url).send().await {
                 Ok(response) if response.status() == 200 => return,
@@ -270,18 +339,28 @@ impl Stack {
         self.upstream.hits.load(Ordering::SeqCst)
     }
 
-    /// SIGKILLs gatehouse (Envoy keeps running).
+    /// SIGKILLs gatehouse (replica 0; Envoy keeps running).
     pub fn kill_gatehouse(&mut self) {
-        let mut child = self.gatehouse.take().expect("gatehouse is not running");
+        self.kill_replica(0);
+    }
+
+    /// Starts gatehouse (replica 0) again with the same config and ports; waits for `/readyz`.
+    pub async fn restart_gatehouse(&mut self) {
+        self.restart_replica(0).await;
+    }
+
+    /// SIGKILLs one gatehouse replica.
+    pub fn kill_replica(&mut self, index: usize) {
+        let mut child = self.replicas[index].child.take().expect("the replica is not running");
         child.kill().expect("kill gatehouse");
         child.wait().expect("reap gatehouse");
     }
 
-    /// Starts gatehouse again with the same config and ports; waits for `/readyz`.
-    pub async fn restart_gatehouse(&mut self) {
-        assert!(self.gatehouse.is_none(), "gatehouse is still running");
-        self.spawn_gatehouse();
-        self.wait_gatehouse_ready().await;
+    /// Starts a replica again with the same config and ports; waits for `/readyz`.
+    pub async fn restart_replica(&mut self, index: usize) {
+        assert!(self.replicas[index].child.is_none(), "the replica is still running");
+        self.spawn_replica(index);
+        self.wait_replica_ready(index).await;
     }
 
     /// Polls Envoy's access log for a line containing `needle`.
@@ -324,9 +403,11 @@ impl Drop for Stack {
     fn drop(&mut self) {
         let _ = self.envoy.kill();
         let _ = self.envoy.wait();
-        if let Some(mut child) = self.gatehouse.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        for replica in &mut self.replicas {
+            if let Some(mut child) = replica.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
         self.upstream.task.abort();
         let Some(dir) = self.dir.take() else { return };

@@ -386,7 +386,7 @@ async fn check_requests_over_the_grpc_message_limit_are_denied_not_errors() {
     let bearer = format!("Bearer {}", f.rs_token(json!({})));
     let filler = "f".repeat(5 << 20);
     let check = request("GET", "/rs", &[("authorization", &bearer), ("x-filler", &filler)]);
-    let result = f.gatehouse.client.check(check).await;
+    let result = f.gatehouse.checker.client.check(check).await;
     let response = match result {
         Ok(response) => response.into_inner(),
         Err(status) => panic!("a 5 MiB CheckRequest must be a deny, not an RPC error: {status:?}"),
