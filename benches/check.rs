@@ -1,6 +1,7 @@
 //! Check-path benchmarks: decisions (cache hit and fresh verification per
 //! algorithm), bare JWT verification, rule selection over 100 rules, protobuf
-//! wire costs, and one whole Check without the gRPC transport.
+//! wire costs, one whole Check without the gRPC transport, and what
+//! revocations add to a cache hit.
 //!
 //! Run with `cargo bench --bench check`. Under `cargo test --all-targets` each
 //! benchmark runs once, so every fixture below is checked with assertions that
@@ -16,8 +17,9 @@ use serde_json::json;
 
 use gatehouse::internals::wire::{attribute_context, CheckRequest, CheckResponse};
 use gatehouse::internals::{
-    cached_tokens, evaluate, from_yaml, parse_jwks, parse_token, policy_with_keys, to_check_response,
-    to_http_request, Decision, KeySource, Policy, StaticKeys, Validation, DEFAULT_MAX_KEYS,
+    cached_tokens, evaluate, from_yaml, parse_jwks, parse_token, policy_with_keys_revoking,
+    to_check_response, to_http_request, Decision, DenyReason, KeySource, Policy, StaticKeys, Validation,
+    DEFAULT_MAX_KEYS,
 };
 use gatehouse_testkit::{unix_now, Algorithm, CheckRequestBuilder, SigningKey};
 
@@ -31,6 +33,7 @@ const ALGORITHMS: [Algorithm; 4] = [Algorithm::RS256, Algorithm::ES256, Algorith
 /// A signing key, its JWKS (compact JSON) and one valid token it signed.
 struct Fixture {
     alg: Algorithm,
+    key: SigningKey,
     jwks: String,
     token: String,
 }
@@ -57,7 +60,7 @@ impl Fixture {
         });
         let token = key.mint(&claims).expect("mint token");
         let jwks = json!({ "keys": [key.public_jwk()] }).to_string();
-        Self { alg, jwks, token }
+        Self { alg, key, jwks, token }
     }
 
     fn key_source(&self) -> Arc<dyn KeySource> {
@@ -91,7 +94,7 @@ rules:
         jwks = fixture.jwks,
     );
     let specs = from_yaml(&yaml).unwrap_or_else(|e| panic!("bench config does not load:\n{e}\n---\n{yaml}"));
-    policy_with_keys(specs, vec![fixture.key_source()])
+    policy_with_keys_revoking(specs, vec![fixture.key_source()]).expect("revocations start")
 }
 
 /// The rule the decision benches hit: a provider and a scope.
@@ -212,6 +215,7 @@ fn benches(c: &mut Criterion) {
     rules(c, rs256, now);
     wire(c, rs256, now);
     end_to_end(c, rs256, now);
+    revocation(c, rs256, now);
 }
 
 fn decision(c: &mut Criterion, fixtures: &[Fixture], now: u64) {
@@ -350,6 +354,74 @@ fn end_to_end(c: &mut Criterion, fixture: &Fixture, now: u64) {
     // evaluate (cache hit), to_check_response, encode to a Vec.
     group.bench_function("decode_decide_encode_hit", |b| b.iter(|| check_once(black_box(&bytes))));
     group.finish();
+}
+
+/// A revocation file of 10 000 `jti`, 1 000 `sid` and 1 000 `sub` entries
+/// of the bench issuer (plus one issuer cut-off from long ago), none of
+/// them covering the fixture's token.
+fn revocation_file(dir: &std::path::Path, now: u64) -> std::path::PathBuf {
+    let mut yaml = String::new();
+    for i in 0..10_000 {
+        yaml.push_str(&format!("- {{ issuer: \"{ISSUER}\", jti: jti-{i:05} }}\n"));
+    }
+    for i in 0..1_000 {
+        yaml.push_str(&format!("- {{ issuer: \"{ISSUER}\", sid: sid-{i:04} }}\n"));
+        yaml.push_str(&format!("- {{ issuer: \"{ISSUER}\", sub: user-{i:04}, issued_before: {now} }}\n"));
+    }
+    yaml.push_str(&format!("- {{ issuer: \"{ISSUER}\", issued_before: {} }}\n", now - 86_400));
+    let path = dir.join("revoked.yaml");
+    std::fs::write(&path, yaml).expect("write the revocation file");
+    path
+}
+
+fn revocation(c: &mut Criterion, fixture: &Fixture, now: u64) {
+    let mut group = c.benchmark_group("revocation");
+    // The file source spawns its watcher: a runtime must be current.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let _entered = runtime.enter();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = revocation_file(dir.path(), now);
+    let with = policy(
+        fixture,
+        ORDERS_RULE,
+        &format!("revocation: {{ file: \"{}\", retention: 24h }}", file.display()),
+    );
+    let without = policy(fixture, ORDERS_RULE, "");
+    let check = check_request(&fixture.token, ORDERS_PATH);
+    let request = to_http_request(&check, http_of(&check));
+    for policy in [&with, &without] {
+        assert_allow(&evaluate(policy, &request, now), "orders-read", 3);
+        assert_eq!(cached_tokens(policy), Some(1), "the warm-up must have cached the token");
+    }
+
+    // Measures: the cache hit of decision/cache_hit, with and without the
+    // lookup in a set of 12 001 revocations (jti, sid, sub, one issuer
+    // cut-off); the difference is what revocation costs the hot path.
+    group.bench_function("cache_hit_no_revocations", |b| {
+        b.iter(|| evaluate(black_box(&without), black_box(&request), black_box(now)))
+    });
+    group.bench_function("cache_hit_12k_revocations", |b| {
+        b.iter(|| evaluate(black_box(&with), black_box(&request), black_box(now)))
+    });
+    group.finish();
+
+    // The set is in force: a token of a subject it cuts off is refused, on
+    // its first Check and from the cache.
+    let claims = json!({
+        "iss": ISSUER, "sub": "user-0001", "aud": "orders-api", "iat": now - 60, "exp": now + 3600,
+        "scope": "orders:read",
+    });
+    let covered = fixture.key.mint(&claims).expect("mint token");
+    let check = check_request(&covered, ORDERS_PATH);
+    let request = to_http_request(&check, http_of(&check));
+    for _ in 0..2 {
+        match evaluate(&with, &request, now) {
+            Decision::Deny(deny) => assert_eq!(deny.reason, DenyReason::Revoked),
+            Decision::Allow(_) => panic!("a revoked subject was allowed"),
+        }
+        // Of the three identity claims this token has only `sub`.
+        assert_allow(&evaluate(&without, &request, now), "orders-read", 1);
+    }
 }
 
 criterion_group! {

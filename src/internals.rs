@@ -37,6 +37,24 @@ pub fn policy_with_keys(specs: Specs, keys: Vec<std::sync::Arc<dyn KeySource>>) 
     Policy::compile(specs.policy, keys, None)
 }
 
+/// [`policy_with_keys`] whose authenticated answers are checked against
+/// the revocations the config names: its `revocation.file` is read before
+/// this returns, its Redis stream followed from then on (needs a Tokio
+/// runtime). Without a `revocation` section, the same as [`policy_with_keys`].
+pub fn policy_with_keys_revoking(
+    specs: Specs,
+    keys: Vec<std::sync::Arc<dyn KeySource>>,
+) -> anyhow::Result<Policy> {
+    let revocations = match specs.revocation {
+        Some(spec) => {
+            let metrics = std::sync::Arc::new(crate::revocation::RevocationMetrics::default());
+            Some(crate::revocation::RevocationService::start(spec, metrics)?.revocations().clone())
+        }
+        None => None,
+    };
+    Ok(Policy::compile(specs.policy, keys, revocations))
+}
+
 /// The key source of provider `index` (config order) of a policy.
 pub fn key_source(policy: &Policy, index: usize) -> std::sync::Arc<dyn KeySource> {
     policy.providers()[index].keys.clone()

@@ -166,6 +166,8 @@ pub struct VerifiedToken {
     pub key_fingerprint: u64,
     /// `exp`, if the token has one.
     pub exp: Option<f64>,
+    /// What revocations can name in it, read once here for every Check of it.
+    pub(crate) ids: crate::revocation::TokenIds,
     /// What the transport layer renders from this token once and reuses on
     /// every cache hit (the claims as wire metadata, with `all_claims`).
     /// Opaque here: the decision core knows no wire type.
@@ -303,6 +305,7 @@ impl UnverifiedToken<'_> {
         Ok(VerifiedToken {
             alg: self.alg,
             exp: claims.get("exp").and_then(Value::as_f64),
+            ids: crate::revocation::TokenIds::of(&claims),
             claims,
             payload_b64: None,
             key_fingerprint,

@@ -126,7 +126,7 @@ fn authenticate<'p>(
     let (provider, token) = cached_or_verified(policy, candidates, &raw, now)?;
     if let Some(revocations) = &policy.revocations {
         let issuer = &policy.provider(provider).validation.issuer;
-        if revocations.current().is_revoked(issuer, &token.claims, now) {
+        if revocations.current().is_revoked(issuer, &token.ids, now) {
             return Err((DenyReason::Revoked, Some(provider)));
         }
     }

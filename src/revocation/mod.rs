@@ -23,6 +23,7 @@ use std::time::Duration;
 pub(crate) use entry::{Origin, Revocation, RevocationRequest, Selector};
 pub(crate) use metrics::RevocationMetrics;
 pub(crate) use redis_log::{LogError, RedisSpec};
+pub(crate) use set::TokenIds;
 pub(crate) use store::{EntryKey, Revocations};
 
 use redis_log::RedisLog;

@@ -1,11 +1,33 @@
 //! [`RevocationSet`]: the revocations in force, indexed for the Check path.
 //! Immutable: a change builds a new set and swaps it in whole.
 
-use std::collections::HashMap;
-
+use foldhash::HashMap;
 use serde_json::{Map, Value};
 
 use super::entry::{Revocation, Selector};
+
+/// What a revocation can name in a verified token, taken from its claims
+/// once, when it is verified, and read on every Check of it after that.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct TokenIds {
+    jti: Option<Box<str>>,
+    sid: Option<Box<str>>,
+    sub: Option<Box<str>>,
+    /// A numeric `iat`; anything else counts as none.
+    iat: Option<f64>,
+}
+
+impl TokenIds {
+    pub(crate) fn of(claims: &Map<String, Value>) -> Self {
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(Box::from);
+        Self {
+            jti: text("jti"),
+            sid: text("sid"),
+            sub: text("sub"),
+            iat: claims.get("iat").and_then(Value::as_f64),
+        }
+    }
+}
 
 /// A time cut-off: tokens issued before `issued_before` are revoked while
 /// the entry lives.
@@ -73,20 +95,23 @@ impl RevocationSet {
     /// `now`. A token without `iat` under a subject or issuer cut-off is
     /// revoked (nothing shows it was issued after); a token without `jti` or
     /// `sid` is never matched by those entries.
-    pub(crate) fn is_revoked(&self, issuer: &str, claims: &Map<String, Value>, now: u64) -> bool {
+    pub(crate) fn is_revoked(&self, issuer: &str, token: &TokenIds, now: u64) -> bool {
         let Some(index) = self.by_issuer.get(issuer) else { return false };
-        let text = |name: &str| claims.get(name).and_then(Value::as_str);
         let live = |expires_at: &u64| now < *expires_at;
-        if text("jti").and_then(|jti| index.jtis.get(jti)).is_some_and(live)
-            || text("sid").and_then(|sid| index.sids.get(sid)).is_some_and(live)
-        {
+        let named = |ids: &HashMap<Box<str>, u64>, id: &Option<Box<str>>| {
+            !ids.is_empty() && id.as_deref().and_then(|id| ids.get(id)).is_some_and(live)
+        };
+        if named(&index.jtis, &token.jti) || named(&index.sids, &token.sid) {
             return true;
         }
-        let iat = claims.get("iat").and_then(Value::as_f64);
         let cuts = |cutoffs: &[Cutoff]| {
-            cutoffs.iter().any(|c| now < c.expires_at && iat.is_none_or(|iat| iat < c.issued_before as f64))
+            cutoffs
+                .iter()
+                .any(|c| now < c.expires_at && token.iat.is_none_or(|iat| iat < c.issued_before as f64))
         };
-        cuts(&index.everyone) || text("sub").and_then(|sub| index.subs.get(sub)).is_some_and(|c| cuts(c))
+        cuts(&index.everyone)
+            || (!index.subs.is_empty()
+                && token.sub.as_deref().and_then(|sub| index.subs.get(sub)).is_some_and(|c| cuts(c)))
     }
 }
 

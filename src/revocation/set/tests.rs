@@ -11,8 +11,9 @@ fn entry(selector: Selector, expires_at: u64) -> Revocation {
     Revocation { issuer: ISS.to_owned(), selector, expires_at, created_at: NOW, by: Origin::Admin }
 }
 
-fn claims(value: serde_json::Value) -> Map<String, Value> {
-    value.as_object().unwrap().clone()
+/// What the set sees of a token with these claims.
+fn claims(value: serde_json::Value) -> TokenIds {
+    TokenIds::of(value.as_object().unwrap())
 }
 
 #[test]
