@@ -101,12 +101,20 @@ pub(crate) struct RevocationRequest {
     pub(crate) sub: Option<String>,
     #[serde(default)]
     pub(crate) sid: Option<String>,
-    /// Unix seconds; with `sub` (default: now) or alone.
+    /// Unix seconds; with `sub` (default: now, see [`cutoff_now`]) or alone.
     #[serde(default)]
     pub(crate) issued_before: Option<u64>,
     /// Unix seconds; default: when no token the entry covers can still be accepted.
     #[serde(default)]
     pub(crate) expires_at: Option<u64>,
+}
+
+/// The cut-off "now" stands for: the end of this second. `iat` counts whole
+/// seconds, so a token stamped with this second may have been issued before
+/// the revocation; it is covered (fail closed), and a token issued after
+/// passes from the next second on.
+pub(crate) const fn cutoff_now(now: u64) -> u64 {
+    now.saturating_add(1)
 }
 
 /// Why a request names no revocation gatehouse can keep.
@@ -137,7 +145,7 @@ impl RevocationRequest {
         let selector = match (self.jti, self.sub, self.sid, self.issued_before) {
             (Some(jti), None, None, None) => Selector::Jti { jti: checked("jti", jti)? },
             (None, Some(sub), None, cutoff) => {
-                Selector::Sub { sub: checked("sub", sub)?, issued_before: cutoff.unwrap_or(now) }
+                Selector::Sub { sub: checked("sub", sub)?, issued_before: cutoff.unwrap_or(cutoff_now(now)) }
             }
             (None, None, Some(sid), None) => Selector::Sid { sid: checked("sid", sid)? },
             (None, None, None, Some(cutoff)) => Selector::Issuer { issued_before: cutoff },

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use entry::{Origin, Revocation, RevocationRequest, Selector};
+pub(crate) use entry::{cutoff_now, Origin, Revocation, RevocationRequest, Selector};
 pub(crate) use metrics::RevocationMetrics;
 pub(crate) use redis_log::{LogError, RedisSpec};
 pub(crate) use set::TokenIds;

@@ -18,7 +18,7 @@ use super::live::Live;
 use crate::authz::{verify_logout_token, Logout, MAX_LOGOUT_TOKEN_AGE_SECS};
 use crate::clock::unix_now;
 use crate::revocation::{
-    EntryKey, Origin, RecordError, Revocation, RevocationRequest, RevocationService, Selector,
+    cutoff_now, EntryKey, Origin, RecordError, Revocation, RevocationRequest, RevocationService, Selector,
 };
 
 /// What the admin endpoints read.
@@ -190,7 +190,7 @@ fn logout_entries(state: &AdminState, logout: &Logout, now: u64) -> Vec<Revocati
         entries.push(entry(Selector::Sid { sid: sid.clone() }));
     }
     if let Some(sub) = &logout.sub {
-        entries.push(entry(Selector::Sub { sub: sub.clone(), issued_before: now }));
+        entries.push(entry(Selector::Sub { sub: sub.clone(), issued_before: cutoff_now(now) }));
     }
     entries
 }

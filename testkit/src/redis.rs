@@ -27,26 +27,51 @@ pub fn redis_server_bin() -> PathBuf {
     })
 }
 
+/// How the tests' Redis persists: as the shipped manifests run it.
+const DURABLE: &[&str] = &["--appendonly", "yes", "--appendfsync", "always", "--save", ""];
+
 /// A running Redis, stopped on drop.
 pub struct Redis {
     pub addr: SocketAddr,
     dir: tempfile::TempDir,
+    /// Its arguments besides where it listens, logs and keeps its data.
+    args: Vec<String>,
+    password: Option<String>,
     child: Option<Child>,
 }
 
 impl Redis {
     /// Starts Redis in a fresh data directory.
     pub fn start() -> Redis {
+        Redis::start_with(&DURABLE.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>(), None)
+    }
+
+    /// Starts Redis with `args` (say, those of a manifest; a `--dir` among
+    /// them gives way to a fresh data directory) and the password they set.
+    pub fn start_with(args: &[String], password: Option<&str>) -> Redis {
         let dir = tempfile::Builder::new().prefix("gatehouse-redis-").tempdir().expect("temp dir");
         let addr = crate::process::free_addr();
-        let mut redis = Redis { addr, dir, child: None };
+        // Redis changes into `--dir` as it reads it: the manifest's may not exist here.
+        let mut kept = Vec::with_capacity(args.len());
+        let mut rest = args.iter();
+        while let Some(arg) = rest.next() {
+            if arg == "--dir" {
+                rest.next();
+            } else {
+                kept.push(arg.clone());
+            }
+        }
+        let mut redis = Redis { addr, dir, args: kept, password: password.map(str::to_owned), child: None };
         redis.spawn();
         redis
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>`, with the password if there is one.
     pub fn url(&self) -> String {
-        format!("redis://{}", self.addr)
+        match &self.password {
+            Some(password) => format!("redis://:{password}@{}", self.addr),
+            None => format!("redis://{}", self.addr),
+        }
     }
 
     /// SIGKILLs it: nothing is flushed that `appendfsync always` did not already write.
@@ -83,17 +108,18 @@ impl Redis {
     fn spawn(&mut self) {
         let bin = redis_server_bin();
         let log = self.dir.path().join("redis.log");
+        // Later arguments win: the port, address and data directory are the test's.
         let child = Command::new(&bin)
+            .args(&self.args)
             .args(["--port", &self.addr.port().to_string(), "--bind", "127.0.0.1"])
             .arg("--dir")
             .arg(self.dir.path())
-            .args(["--appendonly", "yes", "--appendfsync", "always", "--save", ""])
             .args(["--daemonize", "no", "--protected-mode", "no"])
             .arg("--logfile")
             .arg(&log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.path().join("redis.stderr")).expect("redis stderr file"))
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
         self.child = Some(child);
@@ -106,7 +132,8 @@ impl Redis {
             match pong {
                 Ok(_) => return,
                 Err(error) => {
-                    let log = std::fs::read_to_string(&log).unwrap_or_default();
+                    let log = std::fs::read_to_string(&log).unwrap_or_default()
+                        + &std::fs::read_to_string(self.dir.path().join("redis.stderr")).unwrap_or_default();
                     assert!(
                         Instant::now() < deadline,
                         "redis not up within {START_DEADLINE:?}: {error}\n{log}"

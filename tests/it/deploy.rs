@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-const OVERLAYS: &[&str] = &["base", "central", "sidecar"];
+const OVERLAYS: &[&str] = &["base", "central", "sidecar", "revocation"];
 const SCHEMA_VERSIONS: &[&str] = &["1.30.0", "1.37.0"];
 
 fn repo() -> PathBuf {
@@ -95,7 +95,7 @@ fn gatehouse_configs_in_config_maps_pass_check_config() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 3, "base, central and sidecar each ship a gatehouse config");
+    assert_eq!(checked, 4, "base, central, sidecar and revocation each ship a gatehouse config");
 }
 
 #[test]
@@ -123,18 +123,23 @@ fn the_sidecar_envoy_config_map_is_the_tested_file_and_validates() {
     assert!(volumes.iter().any(|v| v["configMap"]["name"].as_str() == Some(name)));
 }
 
-/// Every container is hardened, probed and bounded; pods drain in time.
+/// Every container is hardened, probed and bounded; pods drain in time;
+/// gatehouse's pods are scraped.
 #[test]
 fn every_container_is_hardened_probed_and_bounded() {
     for overlay in OVERLAYS {
-        for deployment in objects(&render(overlay)).iter().filter(|o| kind(o) == "Deployment") {
-            let pod = &deployment["spec"]["template"]["spec"];
+        let rendered = objects(&render(overlay));
+        for workload in rendered.iter().filter(|o| matches!(kind(o), "Deployment" | "StatefulSet")) {
+            let pod = &workload["spec"]["template"]["spec"];
             let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap_or(30);
             assert!(grace > 15, "{overlay}: grace period must exceed shutdown_delay + drain_timeout");
             assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault", "{overlay}");
-            let annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
-            assert_eq!(annotations["prometheus.io/scrape"], "true", "{overlay}");
-            for container in pod["containers"].as_sequence().unwrap() {
+            let containers = pod["containers"].as_sequence().unwrap();
+            if containers.iter().any(|c| c["name"] == "gatehouse") {
+                let annotations = &workload["spec"]["template"]["metadata"]["annotations"];
+                assert_eq!(annotations["prometheus.io/scrape"], "true", "{overlay}");
+            }
+            for container in containers {
                 let name = format!("{overlay}/{}", container["name"].as_str().unwrap());
                 let security = &container["securityContext"];
                 assert_eq!(security["runAsNonRoot"], true, "{name}");
@@ -168,6 +173,86 @@ fn central_is_highly_available_and_fenced() {
     let service = of("Service");
     let grpc = service["spec"]["ports"].as_sequence().unwrap().iter().find(|p| p["name"] == "grpc").unwrap();
     assert_eq!((grpc["port"].as_u64(), grpc["appProtocol"].as_str()), (Some(9001), Some("grpc")));
+}
+
+#[test]
+fn revocation_keeps_redis_durable_and_fenced_and_the_admin_port_in_the_namespace() {
+    let objects = objects(&render("revocation"));
+    let named = |k: &str, name: &str| {
+        objects
+            .iter()
+            .find(|o| kind(o) == k && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {k} {name}"))
+    };
+    // Redis acknowledges a write once it is in the append-only file, on a volume.
+    let redis = named("StatefulSet", "gatehouse-redis");
+    let container = &redis["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> =
+        container["args"].as_sequence().unwrap().iter().filter_map(|a| a.as_str()).collect();
+    for pair in [["--appendonly", "yes"], ["--appendfsync", "always"], ["--dir", "/data"]] {
+        assert!(args.windows(2).any(|w| w == pair), "redis args {args:?} lack {pair:?}");
+    }
+    assert!(args.contains(&"--requirepass"), "redis asks for a password");
+    assert_eq!(container["volumeMounts"][0]["mountPath"], "/data");
+    redis_runs_durably_with(&args);
+    assert_eq!(
+        redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"],
+        container["volumeMounts"][0]["name"]
+    );
+
+    // Only gatehouse pods reach Redis; only pods of the namespace reach the admin port.
+    let to_redis = &named("NetworkPolicy", "gatehouse-redis")["spec"];
+    assert_eq!(to_redis["podSelector"]["matchLabels"]["app.kubernetes.io/name"], "gatehouse-redis");
+    let from = to_redis["ingress"].as_sequence().unwrap();
+    assert_eq!(from.len(), 1);
+    assert_eq!(from[0]["ports"][0]["port"], 6379);
+    let peer = &from[0]["from"][0];
+    assert!(peer["namespaceSelector"].is_null(), "no other namespace");
+    assert_eq!(peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"], "authorizer");
+    let admin = &named("NetworkPolicy", "gatehouse-admin")["spec"];
+    let from = admin["ingress"].as_sequence().unwrap();
+    assert_eq!((from.len(), &from[0]["ports"][0]["port"]), (1, &Value::from(9002)));
+    assert!(from[0]["from"][0]["namespaceSelector"].is_null(), "the admin port stays in the namespace");
+    for service in objects.iter().filter(|o| kind(o) == "Service") {
+        let exposed = service["spec"]["type"].as_str().unwrap_or("ClusterIP");
+        assert_eq!(exposed, "ClusterIP", "{}", service["metadata"]["name"].as_str().unwrap());
+    }
+    let main = named("Service", "gatehouse")["spec"]["ports"].as_sequence().unwrap().clone();
+    assert!(main.iter().all(|p| p["port"] != 9002), "the admin port is not on the Check Service");
+
+    // gatehouse is given what its config names.
+    let deployment = objects.iter().find(|o| kind(o) == "Deployment").unwrap();
+    let gatehouse = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let env: Vec<&str> =
+        gatehouse["env"].as_sequence().unwrap().iter().filter_map(|e| e["name"].as_str()).collect();
+    let config =
+        objects.iter().find(|o| kind(o) == "ConfigMap").unwrap()["data"]["config.yaml"].as_str().unwrap();
+    for name in ["GATEHOUSE_REDIS_URL", "GATEHOUSE_ADMIN_TOKEN"] {
+        assert!(env.contains(&name) && config.contains(&format!("env: {name}")), "{name}");
+    }
+    let ports = gatehouse["ports"].as_sequence().unwrap();
+    assert!(ports.iter().any(|p| p["name"] == "admin" && p["containerPort"] == 9002));
+    assert!(config.contains("addr: 0.0.0.0:9002"));
+}
+
+/// The pinned Redis takes the manifest's arguments, asks for the password,
+/// and still holds an acknowledged entry after a SIGKILL.
+fn redis_runs_durably_with(args: &[&str]) {
+    let password = "manifest-test-password";
+    let args: Vec<String> = args.iter().map(|a| a.replace("$(REDIS_PASSWORD)", password)).collect();
+    let mut redis = gatehouse_testkit::redis::Redis::start_with(&args, Some(password));
+    let config = |name: &str| match redis.command(&["CONFIG", "GET", name]) {
+        redis::Value::Array(pair) => redis::from_redis_value::<String>(pair[1].clone()).unwrap(),
+        other => panic!("CONFIG GET {name}: {other:?}"),
+    };
+    assert_eq!((config("appendonly"), config("appendfsync")), ("yes".to_owned(), "always".to_owned()));
+    let anonymous = redis::Client::open(format!("redis://{}", redis.addr)).unwrap();
+    let refused = redis::cmd("XLEN").arg("s").query::<u64>(&mut anonymous.get_connection().unwrap());
+    assert!(refused.is_err_and(|e| e.to_string().contains("NOAUTH")), "a password is required");
+    redis.command(&["XADD", "s", "*", "entry", "{}"]);
+    redis.kill();
+    redis.restart();
+    assert_eq!(redis.stream_len("s"), 1, "the acknowledged entry survived SIGKILL");
 }
 
 #[test]

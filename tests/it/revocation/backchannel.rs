@@ -33,7 +33,9 @@ async fn a_logout_token_revokes_the_session_and_the_subject_on_both_replicas() {
     let in_session = fresh_token(&pair.key, json!({ "sid": "session-1", "iat": now - 30 }));
     let earlier = fresh_token(&pair.key, json!({ "iat": now - 30 }));
     let bob = fresh_token(&pair.key, json!({ "sub": "bob", "iat": now - 30 }));
-    for token in [&in_session, &earlier, &bob] {
+    // Stamped with the second the logout arrives in (or an earlier one): covered.
+    let just_before = fresh_token(&pair.key, json!({}));
+    for token in [&in_session, &earlier, &bob, &just_before] {
         assert_eq!(status_of(&mut pair.b.checker, token).await, 0);
     }
     let (status, answer) = Admin::of(&pair.a).logout(&logout_token(&pair.key, "logout+jwt", json!({}))).await;
@@ -43,6 +45,7 @@ async fn a_logout_token_revokes_the_session_and_the_subject_on_both_replicas() {
         until_denied(&mut replica.checker, &earlier, Duration::from_secs(2)).await;
         assert_revoked(&replica.check_token(&in_session).await, name);
         assert_revoked(&replica.check_token(&earlier).await, name);
+        assert_revoked(&replica.check_token(&just_before).await, name);
         assert_eq!(status_of(&mut replica.checker, &bob).await, 0, "{name}: another subject");
     }
     let listed = Admin::of(&pair.b).list().await;
