@@ -28,7 +28,7 @@ const LAYERS: &[&[&str]] = &[
 
 /// Crates the decision core (and the key layer beneath it) must not name.
 const WIRE_CRATES: &[&str] = &["prost", "prost_types", "tonic", "tonic_health"];
-const CORE: &[&str] = &["keys", "authz"];
+const CORE: &[&str] = &["keys", "revocation", "authz"];
 
 fn layer_of(module: &str) -> usize {
     LAYERS

@@ -138,6 +138,20 @@ rules:
     }
 }
 
+/// The configuration reference in the README is a config that loads, with
+/// no warning: every key it shows exists and every value is accepted.
+#[test]
+fn the_readme_configuration_reference_passes_check_config() {
+    let readme = std::fs::read_to_string(gatehouse_testkit::repo_root().join("README.md")).unwrap();
+    let section = readme.split("\n## Configuration reference\n").nth(1).expect("the section");
+    let yaml = section.split("```yaml\n").nth(1).and_then(|s| s.split("```").next()).expect("its YAML block");
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "reference.yaml", yaml);
+    let output = run(&mut gatehouse_command(&["check-config", "--config", path.to_str().unwrap()]));
+    assert!(output.status.success(), "{}{}", text(&output.stdout), text(&output.stderr));
+    assert_eq!(text(&output.stderr), "", "no warnings");
+}
+
 #[test]
 fn check_config_on_a_missing_file_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
