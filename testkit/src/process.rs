@@ -38,9 +38,14 @@ pub struct Served {
 impl Served {
     /// Starts the binary with `args`; its output goes to files in `dir`.
     pub fn spawn(dir: &Path, args: &[&str]) -> Served {
+        Served::spawn_command(dir, gatehouse_command(args))
+    }
+
+    /// Starts a [`gatehouse_command`] a test adjusted (say, its environment).
+    pub fn spawn_command(dir: &Path, mut command: Command) -> Served {
         let stdout = dir.join("serve.stdout");
         let stderr = dir.join("serve.stderr");
-        let child = gatehouse_command(args)
+        let child = command
             .stdout(File::create(&stdout).expect("create stdout file"))
             .stderr(File::create(&stderr).expect("create stderr file"))
             .spawn()

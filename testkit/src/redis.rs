@@ -37,7 +37,24 @@ pub struct Redis {
     /// Its arguments besides where it listens, logs and keeps its data.
     args: Vec<String>,
     password: Option<String>,
+    /// Serving TLS only, with the certificates in `dir`.
+    tls: bool,
     child: Option<Child>,
+}
+
+/// A self-signed CA: its certificate (PEM) and the issuer to sign with.
+fn certificate_authority() -> (String, rcgen::Issuer<'static, rcgen::KeyPair>) {
+    let key = rcgen::KeyPair::generate().expect("CA key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, "gatehouse test CA");
+    let pem = params.self_signed(&key).expect("CA certificate").pem();
+    (pem, rcgen::Issuer::new(params, key))
+}
+
+/// The certificate (PEM) of a CA that issued nothing a test serves.
+pub fn unrelated_ca_pem() -> String {
+    certificate_authority().0
 }
 
 impl Redis {
@@ -61,16 +78,43 @@ impl Redis {
                 kept.push(arg.clone());
             }
         }
-        let mut redis = Redis { addr, dir, args: kept, password: password.map(str::to_owned), child: None };
+        let mut redis =
+            Redis { addr, dir, args: kept, password: password.map(str::to_owned), tls: false, child: None };
         redis.spawn();
         redis
     }
 
-    /// `redis://127.0.0.1:<port>`, with the password if there is one.
+    /// Starts Redis serving TLS only (`rediss://`, no plain port), with a
+    /// certificate for 127.0.0.1 issued by a CA of its own ([`Redis::ca_file`]).
+    pub fn start_tls() -> Redis {
+        let dir = tempfile::Builder::new().prefix("gatehouse-redis-tls-").tempdir().expect("temp dir");
+        let (ca, issuer) = certificate_authority();
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("server params");
+        let certificate = params.signed_by(&key, &issuer).expect("server certificate");
+        for (name, pem) in
+            [("ca.pem", ca), ("server.pem", certificate.pem()), ("server-key.pem", key.serialize_pem())]
+        {
+            std::fs::write(dir.path().join(name), pem).expect("write a TLS file");
+        }
+        let args = DURABLE.iter().map(|a| (*a).to_owned()).collect();
+        let addr = crate::process::free_addr();
+        let mut redis = Redis { addr, dir, args, password: None, tls: true, child: None };
+        redis.spawn();
+        redis
+    }
+
+    /// The CA that issued the certificate of a [`Redis::start_tls`] server (PEM).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// `redis://127.0.0.1:<port>` (`rediss://` with TLS), with the password if there is one.
     pub fn url(&self) -> String {
+        let scheme = if self.tls { "rediss" } else { "redis" };
         match &self.password {
-            Some(password) => format!("redis://:{password}@{}", self.addr),
-            None => format!("redis://{}", self.addr),
+            Some(password) => format!("{scheme}://:{password}@{}", self.addr),
+            None => format!("{scheme}://{}", self.addr),
         }
     }
 
@@ -108,10 +152,29 @@ impl Redis {
     fn spawn(&mut self) {
         let bin = redis_server_bin();
         let log = self.dir.path().join("redis.log");
+        // A restart's readiness must not be read from the previous run's lines.
+        let _ = std::fs::remove_file(&log);
+        let port = self.addr.port().to_string();
+        let dir = self.dir.path();
+        let listen: Vec<String> = if self.tls {
+            let file = |name: &str| dir.join(name).display().to_string();
+            let tls = ["--port", "0", "--tls-port", &port, "--tls-auth-clients", "no"].map(str::to_owned);
+            let files = [
+                ("--tls-cert-file", "server.pem"),
+                ("--tls-key-file", "server-key.pem"),
+                ("--tls-ca-cert-file", "ca.pem"),
+            ];
+            tls.into_iter()
+                .chain(files.into_iter().flat_map(|(flag, name)| [flag.to_owned(), file(name)]))
+                .collect()
+        } else {
+            vec!["--port".to_owned(), port]
+        };
         // Later arguments win: the port, address and data directory are the test's.
         let child = Command::new(&bin)
             .args(&self.args)
-            .args(["--port", &self.addr.port().to_string(), "--bind", "127.0.0.1"])
+            .args(&listen)
+            .args(["--bind", "127.0.0.1"])
             .arg("--dir")
             .arg(self.dir.path())
             .args(["--daemonize", "no", "--protected-mode", "no"])
@@ -124,6 +187,15 @@ impl Redis {
             .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
         self.child = Some(child);
         let deadline = Instant::now() + START_DEADLINE;
+        while self.tls {
+            // The client here speaks no TLS: Redis says when it listens.
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("Ready to accept connections") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "redis not up within {START_DEADLINE:?}:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         loop {
             let client = redis::Client::open(self.url()).expect("a redis url");
             let pong = client

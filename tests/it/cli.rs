@@ -295,16 +295,22 @@ rules:
   - name: orders
     match: {{ path_prefix: /orders }}
     require: {{ scopes_all: [orders:read] }}
+revocation: {{ file: {out}/revoked.yaml }}
 "#
         ),
     );
+    // bob's tokens issued until half a minute from now are revoked.
+    let cutoff = gatehouse_testkit::unix_now() + 30;
+    let revoked = format!("- {{ issuer: https://gatehouse.local, sub: bob, issued_before: {cutoff} }}\n");
+    write(dir.path(), "revoked.yaml", &revoked);
     let config = config.to_str().unwrap();
-    let mint = |scope: &str| {
+    let mint_for = |sub: &str, scope: &str| {
         let output =
-            run(&mut gatehouse_command(&["dev", "mint", "--key", &key, "--sub", "alice", "--scope", scope]));
+            run(&mut gatehouse_command(&["dev", "mint", "--key", &key, "--sub", sub, "--scope", scope]));
         assert!(output.status.success(), "{}", text(&output.stderr));
         text(&output.stdout).trim().to_owned()
     };
+    let mint = |scope: &str| mint_for("alice", scope);
     let explain = |extra: &[&str]| {
         let mut args = vec!["--log-level", "warn", "explain", "--config", config];
         args.extend_from_slice(extra);
@@ -322,4 +328,7 @@ rules:
     assert!(denied.contains("scope=\"orders:read\""), "{denied}");
     let by_route = explain(&["--path", "/orders/7", "--context", "gatehouse_rule=public"]);
     assert!(by_route.contains("rule:     public") && by_route.contains("ALLOW"), "{by_route}");
+    let bob = mint_for("bob", "orders:read");
+    let revoked = explain(&["--path", "/orders/7", "--token", &bob]);
+    assert!(revoked.contains("DENY") && revoked.contains("token revoked"), "{revoked}");
 }

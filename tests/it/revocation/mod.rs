@@ -9,6 +9,7 @@ mod expiry;
 mod faults;
 mod file;
 mod propagation;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
