@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long Redis gets to answer PING after a start.
+/// How long Redis gets to listen after a start.
 const START_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The `redis-server` binary: `REDIS_SERVER_BIN`, else `redis-server` on
@@ -154,26 +154,11 @@ impl Redis {
         let log = self.dir.path().join("redis.log");
         // A restart's readiness must not be read from the previous run's lines.
         let _ = std::fs::remove_file(&log);
-        let port = self.addr.port().to_string();
-        let dir = self.dir.path();
-        let listen: Vec<String> = if self.tls {
-            let file = |name: &str| dir.join(name).display().to_string();
-            let tls = ["--port", "0", "--tls-port", &port, "--tls-auth-clients", "no"].map(str::to_owned);
-            let files = [
-                ("--tls-cert-file", "server.pem"),
-                ("--tls-key-file", "server-key.pem"),
-                ("--tls-ca-cert-file", "ca.pem"),
-            ];
-            tls.into_iter()
-                .chain(files.into_iter().flat_map(|(flag, name)| [flag.to_owned(), file(name)]))
-                .collect()
-        } else {
-            vec!["--port".to_owned(), port]
-        };
+        let stderr = self.dir.path().join("redis.stderr");
         // Later arguments win: the port, address and data directory are the test's.
         let child = Command::new(&bin)
             .args(&self.args)
-            .args(&listen)
+            .args(self.listen_args())
             .args(["--bind", "127.0.0.1"])
             .arg("--dir")
             .arg(self.dir.path())
@@ -182,38 +167,39 @@ impl Redis {
             .arg(&log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.dir.path().join("redis.stderr")).expect("redis stderr file"))
+            .stderr(std::fs::File::create(&stderr).expect("redis stderr file"))
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
         self.child = Some(child);
+        // Redis says when it listens (the client here speaks no TLS, so no PING).
         let deadline = Instant::now() + START_DEADLINE;
-        while self.tls {
-            // The client here speaks no TLS: Redis says when it listens.
+        loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             if text.contains("Ready to accept connections") {
                 return;
             }
-            assert!(Instant::now() < deadline, "redis not up within {START_DEADLINE:?}:\n{text}");
+            let errors = std::fs::read_to_string(&stderr).unwrap_or_default();
+            assert!(Instant::now() < deadline, "redis not up within {START_DEADLINE:?}:\n{text}{errors}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        loop {
-            let client = redis::Client::open(self.url()).expect("a redis url");
-            let pong = client
-                .get_connection_with_timeout(Duration::from_millis(200))
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
-            match pong {
-                Ok(_) => return,
-                Err(error) => {
-                    let log = std::fs::read_to_string(&log).unwrap_or_default()
-                        + &std::fs::read_to_string(self.dir.path().join("redis.stderr")).unwrap_or_default();
-                    assert!(
-                        Instant::now() < deadline,
-                        "redis not up within {START_DEADLINE:?}: {error}\n{log}"
-                    );
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
+    }
+
+    /// The port (or, with TLS, the TLS port and the certificate files).
+    fn listen_args(&self) -> Vec<String> {
+        let port = self.addr.port().to_string();
+        if !self.tls {
+            return vec!["--port".to_owned(), port];
         }
+        let mut args =
+            ["--port", "0", "--tls-port", &port, "--tls-auth-clients", "no"].map(str::to_owned).to_vec();
+        for (flag, name) in [
+            ("--tls-cert-file", "server.pem"),
+            ("--tls-key-file", "server-key.pem"),
+            ("--tls-ca-cert-file", "ca.pem"),
+        ] {
+            args.extend([flag.to_owned(), self.dir.path().join(name).display().to_string()]);
+        }
+        args
     }
 }
 
