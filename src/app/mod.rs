@@ -28,7 +28,9 @@ use crate::keys::{self, KeyMetrics};
 use crate::proto::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 use crate::reload::{ReloadMetrics, Reloader, Running};
 use crate::revocation::RevocationService;
-use crate::server::{admin_router, ops_router, CheckMetrics, CheckService, Live, OpsState, Snapshot};
+use crate::server::{
+    admin_router, http_check_router, ops_router, CheckMetrics, CheckService, Checks, Live, OpsState, Snapshot,
+};
 
 /// Largest CheckRequest decoded (tonic's default is 4 MiB). Above anything
 /// Envoy can send (headers ≤ 8 MiB, plus a body if configured): a large
@@ -40,6 +42,7 @@ const MAX_CHECK_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 pub struct Server {
     grpc: TcpListener,
     http: TcpListener,
+    http_check: Option<TcpListener>,
     max_concurrent_checks: usize,
     live: Arc<Live>,
     registry: Registry,
@@ -76,6 +79,14 @@ impl Server {
         let http = TcpListener::bind(server.http_addr)
             .await
             .with_context(|| format!("binding server.http_addr {}", server.http_addr))?;
+        let http_check = match server.http_check_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding server.http_check_addr {addr}"))?,
+            ),
+            None => None,
+        };
         let mut registry = Registry::default();
         let check_metrics = Arc::new(CheckMetrics::register(&mut registry));
         let key_metrics = Arc::new(KeyMetrics::register(&mut registry));
@@ -91,6 +102,7 @@ impl Server {
         Ok(Self {
             grpc,
             http,
+            http_check,
             max_concurrent_checks,
             live,
             registry,
@@ -126,6 +138,11 @@ impl Server {
         self.http.local_addr()
     }
 
+    /// The HTTP check listener's address, when `server.http_check_addr` is set.
+    pub fn http_check_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.http_check.as_ref().map(TcpListener::local_addr)
+    }
+
     /// The admin listener's address, when `revocation.admin` is set.
     pub fn admin_addr(&self) -> Option<std::io::Result<SocketAddr>> {
         self.admin.as_ref().map(|admin| admin.listener.local_addr())
@@ -136,7 +153,7 @@ impl Server {
     /// listeners stop accepting, and in-flight Checks get up to
     /// `server.drain_timeout` to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let ServerConfig { grpc_addr, http_addr, drain_timeout, shutdown_delay } =
+        let ServerConfig { grpc_addr, http_addr, http_check_addr, drain_timeout, shutdown_delay } =
             self.running.server.clone();
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<AuthorizationServer<CheckService>>().await;
@@ -164,7 +181,13 @@ impl Server {
             axum::serve(admin.listener, admin_router(admin.state, admin.max_body_bytes))
                 .with_graceful_shutdown(shutdown.clone().stopped())
         });
-        let check = CheckService::new(self.live, self.check_metrics, self.max_concurrent_checks);
+        // One authorizer and one concurrency limit behind every front door.
+        let checks = Arc::new(Checks::new(self.live, self.check_metrics, self.max_concurrent_checks));
+        let http_check_server = self.http_check.map(|listener| {
+            axum::serve(listener, http_check_router(checks.clone()))
+                .with_graceful_shutdown(shutdown.clone().stopped())
+        });
+        let check = CheckService::new(checks);
         let grpc_server = grpc_builder()
             .add_service(health_service)
             .add_service(AuthorizationServer::new(check).max_decoding_message_size(MAX_CHECK_REQUEST_BYTES))
@@ -173,13 +196,19 @@ impl Server {
                 shutdown.clone().stopped(),
             );
 
-        tracing::info!(grpc = ?grpc_addr, http = ?http_addr, "gatehouse serving");
+        tracing::info!(grpc = ?grpc_addr, http = ?http_addr, http_check = ?http_check_addr, "gatehouse serving");
         let servers = async {
             tokio::try_join!(
                 async { grpc_server.await.map_err(anyhow::Error::from) },
                 async { http_server.await.map_err(anyhow::Error::from) },
                 async {
                     match admin_server {
+                        Some(server) => server.await.map_err(anyhow::Error::from),
+                        None => Ok(()),
+                    }
+                },
+                async {
+                    match http_check_server {
                         Some(server) => server.await.map_err(anyhow::Error::from),
                         None => Ok(()),
                     }

@@ -178,6 +178,9 @@ pub struct ServerConfig {
     pub grpc_addr: SocketAddr,
     /// Address of `/healthz`, `/readyz` and `/metrics`. Default `0.0.0.0:9090`.
     pub http_addr: SocketAddr,
+    /// Address of the HTTP check listener (Envoy `http_service`, nginx
+    /// `auth_request`, Traefik `forwardAuth`). Default: off.
+    pub http_check_addr: Option<SocketAddr>,
     /// How long in-flight Checks may take to finish after SIGTERM. Default `10s`.
     #[serde(with = "duration")]
     pub drain_timeout: Duration,
@@ -192,6 +195,7 @@ impl Default for ServerConfig {
         Self {
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 9001)),
             http_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
+            http_check_addr: None,
             drain_timeout: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
         }

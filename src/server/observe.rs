@@ -22,8 +22,62 @@ use super::wire;
 use crate::authz::Decision;
 use crate::proto::envoy::service::auth::v3::{attribute_context, CheckRequest};
 
+/// The front door a Check came in by: Envoy's gRPC ext_authz, or one of the
+/// HTTP check listener's fixed paths. A label of the metrics and the
+/// decision log.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub(crate) enum FrontDoor {
+    Grpc,
+    EnvoyHttp,
+    Nginx,
+    Traefik,
+}
+
+impl FrontDoor {
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            FrontDoor::Grpc => "grpc",
+            FrontDoor::EnvoyHttp => "envoy_http",
+            FrontDoor::Nginx => "nginx",
+            FrontDoor::Traefik => "traefik",
+        }
+    }
+}
+
+impl EncodeLabelValue for FrontDoor {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        encoder.write_str(self.as_str())
+    }
+}
+
+/// What the metrics, the log line and the span read of an incoming Check
+/// besides its decision.
+pub(crate) struct CheckContext<'a> {
+    pub(crate) door: FrontDoor,
+    /// `x-request-id` (for gRPC, else Envoy's own request id); may be empty.
+    pub(crate) request_id: &'a str,
+    pub(crate) method: &'a str,
+    /// The request's headers, for its W3C trace context.
+    pub(crate) trace: &'a (dyn Extractor + Sync),
+}
+
+impl<'a> CheckContext<'a> {
+    /// The context of a gRPC Check; `trace` is [`TraceHeaders::of`] it.
+    pub(crate) fn grpc(check: &'a CheckRequest, trace: &'a TraceHeaders<'a>) -> Self {
+        let http = wire::http_attributes(check);
+        Self {
+            door: FrontDoor::Grpc,
+            request_id: http.map_or("", request_id),
+            method: http.map_or("", |h| h.method.as_str()),
+            trace,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CheckLabels {
+    mode: FrontDoor,
     decision: &'static str,
     reason: &'static str,
     provider: SharedLabel,
@@ -62,15 +116,17 @@ impl CheckMetrics {
         Self { checks, duration }
     }
 
-    pub(crate) fn record(&self, decision: &Decision, elapsed: Duration) {
+    pub(crate) fn record(&self, door: FrontDoor, decision: &Decision, elapsed: Duration) {
         let labels = match decision {
             Decision::Allow(allow) => CheckLabels {
+                mode: door,
                 decision: "allow",
                 reason: "",
                 provider: SharedLabel(allow.provider.clone()),
                 rule: SharedLabel(Some(allow.rule.clone())),
             },
             Decision::Deny(deny) => CheckLabels {
+                mode: door,
                 decision: "deny",
                 reason: deny.reason.as_str(),
                 provider: SharedLabel(deny.provider.clone()),
@@ -89,22 +145,23 @@ fn request_id(http: &attribute_context::HttpRequest) -> &str {
 
 /// One line per decision: at `info` when `decision_log: true`, else at
 /// `debug`. Never the token or claims; the subject only as a short hash.
-pub(crate) fn log_decision(decision: &Decision, check: &CheckRequest, at_info: bool) {
-    let request_id = wire::http_attributes(check).map_or("", request_id);
+pub(crate) fn log_decision(decision: &Decision, context: &CheckContext<'_>, at_info: bool) {
+    let (request_id, mode) = (context.request_id, context.door.as_str());
     if at_info {
-        decision_event!(tracing::Level::INFO, decision, request_id);
+        decision_event!(tracing::Level::INFO, decision, request_id, mode);
     } else {
-        decision_event!(tracing::Level::DEBUG, decision, request_id);
+        decision_event!(tracing::Level::DEBUG, decision, request_id, mode);
     }
 }
 
 /// `tracing::event!` needs its level as a constant, hence a macro per level.
 macro_rules! decision_event {
-    ($level:expr, $decision:expr, $request_id:expr) => {
+    ($level:expr, $decision:expr, $request_id:expr, $mode:expr) => {
         match $decision {
             Decision::Allow(allow) => tracing::event!(
                 $level,
                 request_id = $request_id,
+                mode = $mode,
                 decision = "allow",
                 rule = &*allow.rule,
                 provider = allow.provider.as_deref().unwrap_or(""),
@@ -119,6 +176,7 @@ macro_rules! decision_event {
             Decision::Deny(deny) => tracing::event!(
                 $level,
                 request_id = $request_id,
+                mode = $mode,
                 decision = "deny",
                 reason = deny.reason.as_str(),
                 rule = deny.rule.as_deref().unwrap_or(""),
@@ -131,7 +189,13 @@ macro_rules! decision_event {
 use decision_event;
 
 /// The W3C trace context headers of a CheckRequest, for the propagator.
-struct TraceHeaders<'a>(Option<&'a attribute_context::HttpRequest>);
+pub(crate) struct TraceHeaders<'a>(Option<&'a attribute_context::HttpRequest>);
+
+impl<'a> TraceHeaders<'a> {
+    pub(crate) fn of(check: &'a CheckRequest) -> Self {
+        Self(wire::http_attributes(check))
+    }
+}
 
 impl Extractor for TraceHeaders<'_> {
     fn get(&self, key: &str) -> Option<&str> {
@@ -153,6 +217,7 @@ macro_rules! check_span_at {
         tracing::$span!(
             "check",
             otel.kind = "server",
+            mode = Empty,
             request_id = Empty,
             method = Empty,
             trace_id = Empty,
@@ -163,27 +228,28 @@ macro_rules! check_span_at {
     };
 }
 
-/// The `check` span for one CheckRequest, with the request id and method,
-/// parented on the request's W3C `traceparent`/`tracestate` when exporting.
+/// The `check` span for one Check, with its front door, request id and
+/// method, parented on the request's W3C `traceparent`/`tracestate` when
+/// exporting.
 /// `decision`, `reason` and `rule` are filled in by [`record_decision`].
 ///
 /// `at_info`: while spans are exported or `decision_log` puts the decision
 /// line at `info` (the line then carries the span's `trace_id`). Otherwise
 /// the span is at `debug`, so that with the default `info` filter a Check
 /// pays nothing for a span no one would see.
-pub(crate) fn check_span(check: &CheckRequest, at_info: bool) -> Span {
+pub(crate) fn check_span(context: &CheckContext<'_>, at_info: bool) -> Span {
     let span = if at_info { check_span_at!(info_span) } else { check_span_at!(debug_span) };
     if span.is_disabled() {
         return span;
     }
-    let http = wire::http_attributes(check);
-    if let Some(id) = http.map(request_id).filter(|id| !id.is_empty()) {
-        span.record("request_id", id);
+    span.record("mode", context.door.as_str());
+    if !context.request_id.is_empty() {
+        span.record("request_id", context.request_id);
     }
-    if let Some(http) = http {
-        span.record("method", http.method.as_str());
+    if !context.method.is_empty() {
+        span.record("method", context.method);
     }
-    let parent = TraceContextPropagator::new().extract(&TraceHeaders(http));
+    let parent = TraceContextPropagator::new().extract(context.trace);
     let parent_trace = parent.span().span_context().trace_id();
     // While export is off the span has no OpenTelemetry data and both calls
     // do nothing; the caller's trace id is still recorded for the logs. When

@@ -14,6 +14,8 @@ pub struct Gatehouse {
     pub http: SocketAddr,
     /// The admin listener, when the config has `revocation.admin`.
     pub admin: Option<SocketAddr>,
+    /// The HTTP check listener, when the config has `server.http_check_addr`.
+    pub http_check: Option<SocketAddr>,
     pub checker: Checker,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -29,6 +31,9 @@ impl Gatehouse {
     pub async fn start_specs(mut specs: Specs) -> Gatehouse {
         specs.server.grpc_addr = "127.0.0.1:0".parse().expect("an address");
         specs.server.http_addr = "127.0.0.1:0".parse().expect("an address");
+        if let Some(addr) = &mut specs.server.http_check_addr {
+            *addr = "127.0.0.1:0".parse().expect("an address");
+        }
         if let Some(admin) = &mut specs.admin {
             admin.addr = "127.0.0.1:0".parse().expect("an address");
         }
@@ -36,12 +41,13 @@ impl Gatehouse {
         let grpc = server.grpc_addr().unwrap();
         let http = server.http_addr().unwrap();
         let admin = server.admin_addr().map(|addr| addr.unwrap());
+        let http_check = server.http_check_addr().map(|addr| addr.unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
             let _ = stopped.await;
         }));
         let checker = Checker::connect(grpc).await;
-        Gatehouse { grpc, http, admin, checker, stop: Some(stop), task: Some(task) }
+        Gatehouse { grpc, http, admin, http_check, checker, stop: Some(stop), task: Some(task) }
     }
 
     pub async fn check(&mut self, request: CheckRequest) -> CheckResponse {

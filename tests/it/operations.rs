@@ -164,10 +164,10 @@ async fn metrics_count_known_traffic_exactly() {
     let lines: Vec<&str> = text.lines().collect();
     for expected in [
         "# TYPE gatehouse_check_requests_total counter",
-        r#"gatehouse_check_requests_total{decision="allow",reason="",provider="corp",rule="api"} 3"#,
-        r#"gatehouse_check_requests_total{decision="deny",reason="missing_token",provider="",rule="api"} 2"#,
-        r#"gatehouse_check_requests_total{decision="deny",reason="expired",provider="corp",rule="api"} 1"#,
-        r#"gatehouse_check_requests_total{decision="allow",reason="",provider="",rule="public"} 4"#,
+        r#"gatehouse_check_requests_total{mode="grpc",decision="allow",reason="",provider="corp",rule="api"} 3"#,
+        r#"gatehouse_check_requests_total{mode="grpc",decision="deny",reason="missing_token",provider="",rule="api"} 2"#,
+        r#"gatehouse_check_requests_total{mode="grpc",decision="deny",reason="expired",provider="corp",rule="api"} 1"#,
+        r#"gatehouse_check_requests_total{mode="grpc",decision="allow",reason="",provider="",rule="public"} 4"#,
         "gatehouse_check_duration_seconds_count 10",
         r#"gatehouse_build_info{version="0.1.0"} 1"#,
     ] {
@@ -187,7 +187,7 @@ async fn metrics_count_known_traffic_exactly() {
     assert!(text.lines().any(|l| l == "# TYPE gatehouse_check_requests counter"), "{text}");
     assert!(
         text.lines().any(|l| {
-            l == r#"gatehouse_check_requests_total{decision="allow",reason="",provider="corp",rule="api"} 3"#
+            l == r#"gatehouse_check_requests_total{mode="grpc",decision="allow",reason="",provider="corp",rule="api"} 3"#
         }),
         "{text}"
     );

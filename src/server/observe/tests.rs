@@ -43,7 +43,13 @@ fn with_raw(headers: &[(&str, &str)]) -> CheckRequest {
 }
 
 fn trace_headers(check: &CheckRequest) -> TraceHeaders<'_> {
-    TraceHeaders(wire::http_attributes(check))
+    TraceHeaders::of(check)
+}
+
+/// The `check` span of a gRPC Check.
+fn span_of(check: &CheckRequest, at_info: bool) -> Span {
+    let trace = TraceHeaders::of(check);
+    check_span(&CheckContext::grpc(check, &trace), at_info)
 }
 
 #[test]
@@ -103,7 +109,7 @@ fn spans_of(export: bool, f: impl FnOnce()) -> Vec<SpanData> {
 
 /// As with `decision_log: true` (or export on): the span is at `info`.
 fn run_check(check: &CheckRequest, decision: &Decision) {
-    let span = check_span(check, true);
+    let span = span_of(check, true);
     let _entered = span.enter();
     record_decision(&span, decision);
 }
@@ -220,7 +226,7 @@ fn without_export_or_decision_log_the_span_is_debug_only() {
         let subscriber =
             Registry::default().with(tracing_subscriber::fmt::layer().with_filter(LevelFilter::TRACE));
         tracing::subscriber::with_default(subscriber, || {
-            check_span(&check, at_info).metadata().map(|m| *m.level())
+            span_of(&check, at_info).metadata().map(|m| *m.level())
         })
     };
     // Under the default `info` filter a debug span is never created.
