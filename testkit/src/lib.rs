@@ -9,8 +9,10 @@
 //! - [`process`]: the built binary run as a process;
 //! - [`redis`]: a real Redis the test starts, kills and restarts;
 //! - [`idp`]: a controllable identity provider (JWKS, discovery);
-//! - [`envoy`]: the shipped Envoy configs rendered with test ports, and the
-//!   real Envoy in front of the built binary with the echo upstream.
+//! - [`envoy`]: the pinned Envoy and its shipped configs;
+//! - [`render`]: the shipped proxy configs with test ports;
+//! - [`stack`]: a real proxy (Envoy, nginx, Traefik) in front of the built
+//!   binary, with the IdP and the echo upstream.
 //!
 //! Signing keys, the CheckRequest builder and the echo upstream are
 //! gatehouse's own (its `dev` commands use them too), re-exported here.
@@ -22,7 +24,9 @@ pub mod idp;
 pub mod ops;
 pub mod process;
 pub mod redis;
+pub mod render;
 pub mod served;
+pub mod stack;
 pub mod tokens;
 
 use std::path::PathBuf;
@@ -42,7 +46,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// A pinned tool the test script installs into `.venv` (Envoy, kubectl,
-/// kubernetes-validate): `$env` if set, else `.venv/bin/<name>`. Panics when
+/// kubernetes-validate, Traefik): `$env` if set, else `.venv/bin/<name>`. Panics when
 /// missing: a test that needs it must fail, never skip.
 pub fn pinned_tool(env: &str, name: &str) -> PathBuf {
     let path = match std::env::var_os(env).filter(|p| !p.is_empty()) {

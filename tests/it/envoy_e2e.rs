@@ -8,10 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use gatehouse_testkit::envoy::{
-    deploy_config, envoy_validate, render, upstream_path, upstream_saw, Reply, Stack, StackOptions,
-    STACK_CONFIG,
-};
+use gatehouse_testkit::envoy::{deploy_config, envoy_validate, STACK_CONFIG};
+use gatehouse_testkit::render::render;
+use gatehouse_testkit::stack::{upstream_path, upstream_saw, Reply, Stack, StackOptions};
 use gatehouse_testkit::{bearer, es256_key, jwks_json, token_with, unix_now, SigningKey};
 use serde_json::{json, Value};
 
@@ -257,7 +256,7 @@ async fn sidecar_key_rotation_under_traffic_then_gatehouse_outage_fails_closed()
 async fn sidecar_with_encode_raw_headers() {
     let k1 = es256_key("k1");
     let stack = stack(&k1, vec![("encode_raw_headers", "true".into())], "sidecar.yaml").await;
-    let rendered = std::fs::read_to_string(&stack.envoy_config).unwrap();
+    let rendered = std::fs::read_to_string(&stack.proxy_config).unwrap();
     assert!(rendered.lines().any(|l| l.trim_start().starts_with("encode_raw_headers: true")), "{rendered}");
     let reader = bearer(&token(&k1, "orders:read", json!({})));
 
@@ -314,7 +313,13 @@ async fn central_config_with_dns_cluster_and_health_checks() {
     let reply = stack.get("/orders/1", &[]).await;
     assert_denied(&reply, 401, "unauthorized", "central: no token");
     assert_eq!(reply.header("www-authenticate"), Some(r#"Bearer realm="gatehouse""#), "{reply:?}");
-    assert!(stack.envoy_stat("cluster.gatehouse.health_check.success").await >= 1);
+    // With every host unhealthy Envoy still routes (panic threshold), so the
+    // 200 above may come before the first health check has passed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stack.envoy_stat("cluster.gatehouse.health_check.success").await < 1 {
+        assert!(Instant::now() < deadline, "no passing gRPC health check within 10s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[test]

@@ -12,7 +12,8 @@
 
 use std::time::Duration;
 
-use gatehouse_testkit::envoy::{parse_http1, upstream_saw, Reply, Stack, StackOptions, STACK_CONFIG};
+use gatehouse_testkit::envoy::STACK_CONFIG;
+use gatehouse_testkit::stack::{parse_http1, upstream_saw, Reply, Stack, StackOptions};
 use gatehouse_testkit::{es256_key, jwks_json, token_with, SigningKey};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -51,7 +52,7 @@ impl Env {
         };
         let options = StackOptions::new("sidecar.yaml", gatehouse_yaml, jwks_json(&[&key]));
         let stack = Stack::start(StackOptions { values, ..options }).await;
-        let rendered = std::fs::read_to_string(&stack.envoy_config).expect("rendered Envoy config");
+        let rendered = std::fs::read_to_string(&stack.proxy_config).expect("rendered Envoy config");
         let raw = rendered.lines().any(|l| l.trim_start().starts_with("encode_raw_headers: true"));
         assert_eq!(raw, mode == Mode::Raw, "encode_raw_headers in the rendered config ({mode:?})");
         Env { stack, key, mode }

@@ -1,16 +1,11 @@
-//! The real Envoy in front of the built `gatehouse` binary: the config
-//! renderer, the HTTP client side, and the [`Stack`] of IdP, echo upstream,
-//! gatehouse and Envoy.
+//! The pinned Envoy, its shipped configs (`deploy/envoy/`), and the
+//! gatehouse config the proxy stacks ([`crate::stack`]) run.
 
-mod http1;
 mod render;
-mod stack;
 
-pub use http1::{parse_http1, upstream_path, upstream_saw, Front, Reply};
-pub use render::{deploy_config, envoy_bin, envoy_validate, free_port, render};
-pub use stack::{Stack, StackOptions};
+pub use render::{deploy_config, envoy_bin, envoy_validate, free_port};
 
-/// The gatehouse config the Envoy tests run behind the shipped Envoy configs
+/// The gatehouse config the proxy tests run behind the shipped proxy configs
 /// (`{JWKS_URI}` is the stack's IdP): provider `corp` of the test IdP with
 /// `sub` and `scope` as identity headers, an anonymous `/public`, `/admin`
 /// needing scope `admin`, `/orders` needing `orders:read`, any token

@@ -3,7 +3,7 @@
 //! measured), then each kind of entry — a subject's or an issuer's cut-off —
 //! and a revoked token sitting in the verified-token cache.
 
-use gatehouse_testkit::envoy::{Stack, StackOptions};
+use gatehouse_testkit::stack::{Stack, StackOptions};
 
 use super::*;
 

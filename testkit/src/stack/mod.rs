@@ -1,13 +1,19 @@
-//! The harness for tests that put the real Envoy in front of the built
-//! `gatehouse` binary: Envoy renders one of the bootstrap configs users copy
-//! (`deploy/envoy/*.yaml`, values on `# test:NAME` lines replaced), the fake
-//! IdP serves the JWKS, and the in-process echo app is the upstream, so a
-//! test can assert both what the client got and what the app received.
+//! The harness for tests that put a real proxy in front of the built
+//! `gatehouse` binary: Envoy (gRPC ext_authz or `http_service`), nginx
+//! (`auth_request`) or Traefik (`forwardAuth`), each running the config
+//! users copy from `deploy/` (values on `# test:NAME` lines replaced); the
+//! fake IdP serves the JWKS, and the in-process echo app is the upstream, so
+//! a test can assert both what the client got and what the app received.
 //!
-//! Everything listens on 127.0.0.1 (Envoy's listener on the template's
-//! address) with free ports. Each process writes its stdout/stderr into the
-//! stack's temporary directory; when a test fails the directory is kept and
-//! the tail of every log is printed.
+//! Everything listens on 127.0.0.1 with free ports. Each process writes its
+//! stdout/stderr into the stack's temporary directory; when a test fails the
+//! directory is kept and the tail of every log is printed.
+
+mod http1;
+mod proxies;
+
+pub use http1::{parse_http1, upstream_path, upstream_saw, Front, Reply};
+pub use proxies::Proxy;
 
 use std::fs::{File, OpenOptions};
 use std::net::SocketAddr;
@@ -17,10 +23,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::http1::{Front, Reply};
-use super::render::{deploy_config, envoy_bin, free_port, render};
+use crate::envoy::free_port;
 use crate::gatehouse_bin;
 use crate::idp::{Idp, Mode};
+use proxies::Launch;
 
 /// How long a process gets to become ready.
 const START_DEADLINE: Duration = Duration::from_secs(15);
@@ -30,8 +36,8 @@ const LOG_TAIL_LINES: usize = 40;
 
 /// What a test chooses about a [`Stack`].
 pub struct StackOptions {
-    /// A file in `deploy/envoy/`.
-    pub template: &'static str,
+    /// The proxy in front, and its config.
+    pub proxy: Proxy,
     /// Render values besides the ports and the access log the stack sets itself
     /// (e.g. `encode_raw_headers`, `gatehouse_host`).
     pub values: Vec<(&'static str, String)>,
@@ -46,9 +52,14 @@ pub struct StackOptions {
 }
 
 impl StackOptions {
-    /// One gatehouse behind the template's Envoy, with no extra render values.
+    /// One gatehouse behind Envoy with `deploy/envoy/<template>` (gRPC), no extra render values.
     pub fn new(template: &'static str, gatehouse_yaml: &str, jwks: String) -> Self {
-        Self { template, values: Vec::new(), gatehouse_yaml: gatehouse_yaml.to_owned(), jwks, replicas: 1 }
+        Self::behind(Proxy::Envoy(template), gatehouse_yaml, jwks)
+    }
+
+    /// One gatehouse behind `proxy`, no extra render values.
+    pub fn behind(proxy: Proxy, gatehouse_yaml: &str, jwks: String) -> Self {
+        Self { proxy, values: Vec::new(), gatehouse_yaml: gatehouse_yaml.to_owned(), jwks, replicas: 1 }
     }
 }
 
@@ -58,6 +69,8 @@ pub struct Replica {
     pub grpc: SocketAddr,
     /// Its `/readyz` and `/metrics` address.
     pub http: SocketAddr,
+    /// Its HTTP check listener (`server.http_check_addr`).
+    pub http_check: SocketAddr,
     /// Its admin listener, when the config has `{ADMIN_ADDR}`.
     pub admin: Option<SocketAddr>,
     config: PathBuf,
@@ -65,24 +78,25 @@ pub struct Replica {
     child: Option<Child>,
 }
 
-/// IdP + echo upstream + the gatehouse binary + Envoy, torn down on drop.
+/// IdP + echo upstream + the gatehouse binary + the proxy, torn down on drop.
 pub struct Stack {
     pub idp: Idp,
     /// The gatehouse gRPC (ext_authz) address.
     pub gatehouse_grpc: SocketAddr,
     /// The gatehouse `/readyz` and `/metrics` address.
     pub gatehouse_http: SocketAddr,
-    /// Envoy's listener (connect here).
+    /// The proxy's listener (connect here).
     pub listener: SocketAddr,
-    /// Envoy's admin endpoint.
+    /// Envoy's admin endpoint (Envoy stacks only).
     pub admin: SocketAddr,
-    /// The rendered Envoy bootstrap.
-    pub envoy_config: PathBuf,
+    /// The rendered proxy config (for Traefik, its dynamic config).
+    pub proxy_config: PathBuf,
     /// Every gatehouse process; the first is `gatehouse_grpc`/`gatehouse_http`.
     pub replicas: Vec<Replica>,
+    proxy: Proxy,
     front: Front,
     dir: Option<tempfile::TempDir>,
-    envoy: Child,
+    proxy_process: Child,
     upstream: Upstream,
 }
 
@@ -91,6 +105,7 @@ impl Replica {
     fn write(dir: &Path, index: usize, yaml: &str) -> Replica {
         let grpc = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let http_check = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let admin = yaml.contains("{ADMIN_ADDR}").then(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
         let yaml = match admin {
             Some(admin) => yaml.replace("{ADMIN_ADDR}", &admin.to_string()),
@@ -101,35 +116,8 @@ impl Replica {
             format!("server:\n  grpc_addr: \"{grpc}\"\n  http_addr: \"{http}\"\n  drain_timeout: 1s\n");
         std::fs::write(&config, format!("{server}{yaml}")).expect("write gatehouse config");
         let log = if index == 0 { "gatehouse.log".to_owned() } else { format!("gatehouse-{index}.log") };
-        Replica { grpc, http, admin, config, log, child: None }
+        Replica { grpc, http, http_check, admin, config, log, child: None }
     }
-}
-
-/// The rendered config with the gatehouse cluster's endpoint repeated for
-/// each of `ports` (replicas beyond the first).
-fn with_endpoints(rendered: &str, ports: &[u16]) -> String {
-    if ports.is_empty() {
-        return rendered.to_owned();
-    }
-    let lines: Vec<&str> = rendered.lines().collect();
-    let at = lines.iter().position(|l| l.contains("# test:gatehouse_port"));
-    let at = at.expect("the template has no gatehouse endpoint to repeat");
-    assert!(at >= 2 && lines[at - 2].trim_start().starts_with("- endpoint:"), "unexpected endpoint shape");
-    let endpoint = &lines[at - 2..=at];
-    let port = |line: &str| {
-        line.split("port_value: ").nth(1).and_then(|v| v.split([' ', '}']).next()).map(str::to_owned)
-    };
-    let first = port(lines[at]).expect("the endpoint's port");
-    let mut out: Vec<String> = lines[..=at].iter().map(|l| (*l).to_owned()).collect();
-    for extra in ports {
-        out.extend(
-            endpoint
-                .iter()
-                .map(|l| l.replace(&format!("port_value: {first}"), &format!("port_value: {extra}"))),
-        );
-    }
-    out.extend(lines[at + 1..].iter().map(|l| (*l).to_owned()));
-    out.join("\n") + "\n"
 }
 
 /// The echo upstream, counting every request it gets.
@@ -161,47 +149,18 @@ impl Upstream {
     }
 }
 
-/// Envoy on `config`, one worker, its admin address written to `admin_path`.
-fn spawn_envoy(bin: &Path, config: &Path, admin_path: &Path, dir: &Path) -> Child {
-    Command::new(bin)
-        .arg("-c")
-        .arg(config)
-        .args(["--use-dynamic-base-id", "--concurrency", "1", "--log-level", "warn"])
-        .args(["--file-flush-interval-msec", "50"])
-        .arg("--admin-address-path")
-        .arg(admin_path)
-        .stdin(Stdio::null())
-        .stdout(log_file(dir, "envoy.stdout.log"))
-        .stderr(log_file(dir, "envoy.stderr.log"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
-}
-
 impl Stack {
     pub async fn start(options: StackOptions) -> Stack {
-        let envoy_bin = envoy_bin(); // fail before starting anything
-        let dir = tempfile::Builder::new().prefix("gatehouse-envoy-e2e-").tempdir().expect("temp dir");
+        options.proxy.check_installed(); // fail before starting anything
+        let dir = tempfile::Builder::new().prefix("gatehouse-proxy-e2e-").tempdir().expect("temp dir");
         let idp = Idp::start(Mode::Serve(options.jwks.clone())).await;
         let upstream = Upstream::start().await;
         let yaml = options.gatehouse_yaml.replace("{JWKS_URI}", &idp.uri());
         let replicas: Vec<Replica> =
             (0..options.replicas.max(1)).map(|i| Replica::write(dir.path(), i, &yaml)).collect();
-
-        // Envoy: admin and listener on port 0, read back from the admin API.
-        let mut values: Vec<(&str, String)> = vec![
-            ("admin_port", "0".into()),
-            ("listen_port", "0".into()),
-            ("access_log", dir.path().join("access.log").display().to_string()),
-            ("gatehouse_port", replicas[0].grpc.port().to_string()),
-            ("upstream_port", upstream.addr.port().to_string()),
-        ];
-        values.extend(options.values.iter().map(|(k, v)| (*k, v.clone())));
-        let rendered = render(&deploy_config(options.template), &values);
-        let extra_ports: Vec<u16> = replicas[1..].iter().map(|r| r.grpc.port()).collect();
-        let envoy_config = dir.path().join(format!("envoy-{}", options.template));
-        std::fs::write(&envoy_config, with_endpoints(&rendered, &extra_ports)).expect("write envoy config");
-        let admin_path = dir.path().join("admin.address");
-        let envoy = spawn_envoy(&envoy_bin, &envoy_config, &admin_path, dir.path());
+        let launch =
+            Launch { dir: dir.path(), replicas: &replicas, upstream: upstream.addr, values: &options.values };
+        let launched = options.proxy.launch(&launch);
 
         let client = reqwest::Client::builder()
             .http1_only()
@@ -210,27 +169,29 @@ impl Stack {
             .timeout(Duration::from_secs(10))
             .build()
             .expect("reqwest client");
+        let unbound = SocketAddr::from(([127, 0, 0, 1], 0));
         let mut stack = Stack {
             idp,
             gatehouse_grpc: replicas[0].grpc,
             gatehouse_http: replicas[0].http,
-            listener: SocketAddr::from(([127, 0, 0, 1], 0)),
-            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
-            envoy_config,
+            listener: launched.listener.unwrap_or(unbound),
+            admin: unbound,
+            proxy_config: launched.config,
             replicas,
-            front: Front { client, listener: SocketAddr::from(([127, 0, 0, 1], 0)) },
+            proxy: options.proxy,
+            front: Front { client, listener: launched.listener.unwrap_or(unbound) },
             dir: Some(dir),
-            envoy,
+            proxy_process: launched.child,
             upstream,
         };
-        // Envoy starts meanwhile; it is only asked once gatehouse is ready.
+        // The proxy starts meanwhile; it is only asked once gatehouse is ready.
         for index in 0..stack.replicas.len() {
             stack.spawn_replica(index);
         }
         for index in 0..stack.replicas.len() {
             stack.wait_replica_ready(index).await;
         }
-        stack.wait_envoy_ready(&admin_path).await;
+        stack.wait_proxy_ready().await;
         stack
     }
 
@@ -279,34 +240,20 @@ impl Stack {
         }
     }
 
-    async fn wait_envoy_ready(&mut self, admin_path: &Path) {
+    async fn wait_proxy_ready(&mut self) {
         let deadline = Instant::now() + START_DEADLINE;
-        let mut last = String::from("no admin address yet");
         loop {
-            if let Some(status) = self.envoy.try_wait().expect("try_wait") {
-                panic!("Envoy exited during start-up with {status}");
+            if let Some(status) = self.proxy_process.try_wait().expect("try_wait") {
+                panic!("{} exited during start-up with {status}", self.proxy.name());
             }
-            let address = std::fs::read_to_string(admin_path).ok().and_then(|a| a.trim().parse().ok());
-            if let Some(admin) = address {
-                self.admin = admin;
-                match self.admin_get("/ready").await {
-                    Ok((200, body)) if body.trim() == "LIVE" => break,
-                    Ok((status, body)) => last = format!("/ready: {status} {}", body.trim()),
-                    Err(error) => last = format!("/ready: {error}"),
-                }
-            }
-            assert!(Instant::now() < deadline, "Envoy not LIVE within {START_DEADLINE:?}: {last}");
+            let Err(last) = proxies::ready(self).await else { return };
+            assert!(
+                Instant::now() < deadline,
+                "{} not ready within {START_DEADLINE:?}: {last}",
+                self.proxy.name()
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        let (_, listeners) = self.admin_get("/listeners?format=json").await.expect("admin /listeners");
-        let listeners: serde_json::Value = serde_json::from_str(&listeners).expect("listeners JSON");
-        let port = listeners["listener_statuses"]
-            .as_array()
-            .and_then(|all| all.iter().find(|l| l["name"] == "ingress"))
-            .and_then(|l| l["local_address"]["socket_address"]["port_value"].as_u64())
-            .unwrap_or_else(|| panic!("no bound `ingress` listener in {listeners}"));
-        self.listener = SocketAddr::from(([127, 0, 0, 1], port as u16));
-        self.front.listener = self.listener;
     }
 
     async fn admin_get(&self, path: &str) -> Result<(u16, String), reqwest::Error> {
@@ -315,17 +262,17 @@ impl Stack {
         Ok((status, response.text().await?))
     }
 
-    /// A cloneable client for Envoy's listener, for background tasks.
+    /// A cloneable client for the proxy's listener, for background tasks.
     pub fn front(&self) -> Front {
         self.front.clone()
     }
 
-    /// GET through Envoy (reqwest, HTTP/1.1, no redirects).
+    /// GET through the proxy (reqwest, HTTP/1.1, no redirects).
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
         self.front.get(path, headers).await
     }
 
-    /// Any method through Envoy (reqwest).
+    /// Any method through the proxy (reqwest).
     pub async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
         self.front.request(method, path, headers).await
     }
@@ -340,7 +287,7 @@ impl Stack {
         self.upstream.hits.load(Ordering::SeqCst)
     }
 
-    /// SIGKILLs gatehouse (replica 0; Envoy keeps running).
+    /// SIGKILLs gatehouse (replica 0; the proxy keeps running).
     pub fn kill_gatehouse(&mut self) {
         self.kill_replica(0);
     }
@@ -383,6 +330,7 @@ impl Stack {
 
     /// A counter or gauge from Envoy's admin `/stats` (0 if not created yet).
     pub async fn envoy_stat(&self, name: &str) -> u64 {
+        assert!(self.proxy.is_envoy(), "envoy_stat on a {} stack", self.proxy.name());
         let (status, stats) = self.admin_get("/stats").await.expect("admin /stats");
         assert_eq!(status, 200, "admin /stats: {stats}");
         stats
@@ -402,8 +350,8 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        let _ = self.envoy.kill();
-        let _ = self.envoy.wait();
+        let _ = self.proxy_process.kill();
+        let _ = self.proxy_process.wait();
         for replica in &mut self.replicas {
             if let Some(mut child) = replica.child.take() {
                 let _ = child.kill();
@@ -414,7 +362,7 @@ impl Drop for Stack {
         let Some(dir) = self.dir.take() else { return };
         if std::thread::panicking() {
             let path = dir.keep();
-            eprintln!("=== the Envoy stack's files are kept in {}", path.display());
+            eprintln!("=== the {} stack's files are kept in {}", self.proxy.name(), path.display());
             let mut logs: Vec<PathBuf> = std::fs::read_dir(&path)
                 .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
                 .unwrap_or_default();
