@@ -14,7 +14,9 @@ pub(crate) const REALM: &str = "gatehouse";
 pub enum DenyReason {
     MissingToken,
     MultipleTokens,
-    /// Envoy sent no HTTP attributes (not an HTTP check).
+    /// The request to decide is missing or malformed: a CheckRequest without
+    /// HTTP attributes, or a proxy's original-request headers missing,
+    /// repeated or malformed.
     MalformedRequest,
     Token(TokenError),
     NoMatchingRule,
@@ -98,7 +100,7 @@ impl DenyReason {
         match self {
             DenyReason::MissingToken => "a bearer token is required",
             DenyReason::MultipleTokens => "the request carries more than one credential, or a malformed one",
-            DenyReason::MalformedRequest => "the request has no HTTP attributes",
+            DenyReason::MalformedRequest => "the request to decide is missing or malformed",
             DenyReason::NoMatchingRule => "no rule allows this request",
             DenyReason::KeysUnavailable => "signing keys are not available yet",
             DenyReason::InsufficientScope => "the token lacks a scope this route requires",

@@ -328,7 +328,8 @@ fn deploy_configs_pass_envoy_validate() {
     let raw = dir.path().join("sidecar-raw-headers.yaml");
     std::fs::write(&raw, render(&deploy_config("sidecar.yaml"), &[("encode_raw_headers", "true".into())]))
         .unwrap();
-    for config in [deploy_config("sidecar.yaml"), deploy_config("central.yaml"), raw] {
+    let shipped = ["sidecar.yaml", "central.yaml", "http-service.yaml"].map(deploy_config);
+    for config in shipped.into_iter().chain([raw]) {
         let (ok, output) = envoy_validate(&config);
         assert!(ok, "envoy --mode validate -c {} failed:\n{output}", config.display());
     }

@@ -16,6 +16,7 @@ mod jwks_cache;
 mod limits;
 mod operations;
 mod oracle;
+mod proxies;
 mod remote_jwks;
 mod revocation;
 mod rules;

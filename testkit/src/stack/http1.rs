@@ -86,26 +86,33 @@ impl Front {
     /// Sends `method target` byte for byte (no URL normalization, header names
     /// as written) over a fresh connection with `Connection: close`.
     pub async fn raw(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = format!("{method} {target} HTTP/1.1\r\nhost: {}\r\n", self.listener);
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("connection: close\r\n\r\n");
-        let exchange = async {
-            let mut stream = tokio::net::TcpStream::connect(self.listener).await?;
-            stream.write_all(request.as_bytes()).await?;
-            let mut answer = Vec::new();
-            stream.read_to_end(&mut answer).await?;
-            Ok::<_, std::io::Error>(answer)
-        };
-        let answer = tokio::time::timeout(Duration::from_secs(10), exchange)
-            .await
-            .unwrap_or_else(|_| panic!("raw {method} {target}: no answer within 10s"))
-            .unwrap_or_else(|e| panic!("raw {method} {target}: {e}"));
-        parse_http1(&answer, true).unwrap_or_else(|| {
-            panic!("raw {method} {target}: unparsable answer: {}", String::from_utf8_lossy(&answer))
-        })
+        raw_request(self.listener, method, target, headers).await
     }
+}
+
+/// `method target` to `addr`, byte for byte (no URL normalization, header
+/// names as written, `host: <addr>` first), over a fresh connection with
+/// `Connection: close`; panics if no complete answer comes within 10 s.
+pub async fn raw_request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = format!("{method} {target} HTTP/1.1\r\nhost: {addr}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("connection: close\r\n\r\n");
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .unwrap_or_else(|_| panic!("raw {method} {target}: no answer within 10s"))
+        .unwrap_or_else(|e| panic!("raw {method} {target}: {e}"));
+    parse_http1(&answer, true).unwrap_or_else(|| {
+        panic!("raw {method} {target}: unparsable answer: {}", String::from_utf8_lossy(&answer))
+    })
 }
 
 /// A complete HTTP/1.1 response (`None` while the head or the body, per

@@ -12,7 +12,7 @@
 mod http1;
 mod proxies;
 
-pub use http1::{parse_http1, upstream_path, upstream_saw, Front, Reply};
+pub use http1::{parse_http1, raw_request, upstream_path, upstream_saw, Front, Reply};
 pub use proxies::Proxy;
 
 use std::fs::{File, OpenOptions};
@@ -112,8 +112,9 @@ impl Replica {
             None => yaml.to_owned(),
         };
         let config = dir.join(format!("gatehouse-{index}.yaml"));
-        let server =
-            format!("server:\n  grpc_addr: \"{grpc}\"\n  http_addr: \"{http}\"\n  drain_timeout: 1s\n");
+        let server = format!(
+            "server:\n  grpc_addr: \"{grpc}\"\n  http_addr: \"{http}\"\n  http_check_addr: \"{http_check}\"\n  drain_timeout: 1s\n"
+        );
         std::fs::write(&config, format!("{server}{yaml}")).expect("write gatehouse config");
         let log = if index == 0 { "gatehouse.log".to_owned() } else { format!("gatehouse-{index}.log") };
         Replica { grpc, http, http_check, admin, config, log, child: None }
