@@ -13,7 +13,9 @@ use std::process::{Command, Output};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-const OVERLAYS: &[&str] = &["base", "central", "sidecar", "revocation"];
+const OVERLAYS: &[&str] = &["base", "central", "sidecar", "revocation", "http-check"];
+/// Ingress examples for other namespaces (README snippets), rendered and validated too.
+const EXAMPLES: &[&str] = &["examples/ingress-nginx", "examples/traefik"];
 const SCHEMA_VERSIONS: &[&str] = &["1.30.0", "1.37.0"];
 
 fn repo() -> PathBuf {
@@ -95,7 +97,7 @@ fn gatehouse_configs_in_config_maps_pass_check_config() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 4, "base, central, sidecar and revocation each ship a gatehouse config");
+    assert_eq!(checked, 5, "base, central, sidecar, revocation and http-check each ship a gatehouse config");
 }
 
 #[test]
@@ -253,6 +255,44 @@ fn redis_runs_durably_with(args: &[&str]) {
     redis.kill();
     redis.restart();
     assert_eq!(redis.stream_len("s"), 1, "the acknowledged entry survived SIGKILL");
+}
+
+/// The ingress examples render and validate (Traefik's Middleware has no
+/// published schema: its fields are checked here), point at gatehouse's
+/// front doors, and are what the README shows.
+#[test]
+fn ingress_examples_validate_point_at_the_front_doors_and_are_in_the_readme() {
+    let dir = tempfile::tempdir().unwrap();
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    for example in EXAMPLES {
+        let path = write(dir.path(), &format!("{}.yaml", example.replace('/', "-")), &render(example));
+        for version in SCHEMA_VERSIONS {
+            run(Command::new(tool("KUBERNETES_VALIDATE_BIN", "kubernetes-validate"))
+                .args(["--strict", "--quiet", "-k", version])
+                .arg(&path));
+        }
+        let file = if example.ends_with("traefik") { "middleware.yaml" } else { "ingress.yaml" };
+        let shipped = std::fs::read_to_string(repo().join("deploy/kubernetes").join(example).join(file)).unwrap();
+        assert!(readme.contains(&shipped), "README shows {example}/{file} as shipped");
+    }
+    let nginx = objects(&render("examples/ingress-nginx"));
+    let ingress = nginx.iter().find(|o| kind(o) == "Ingress").unwrap();
+    let annotations = &ingress["metadata"]["annotations"];
+    let url = annotations["nginx.ingress.kubernetes.io/auth-url"].as_str().unwrap();
+    assert!(url.ends_with(":9191/v1/check/nginx"), "{url}");
+    let headers = nginx.iter().find(|o| kind(o) == "ConfigMap").unwrap();
+    for name in ["X-Original-URI", "X-Original-Method", "X-Original-Host"] {
+        assert!(headers["data"][name].as_str().is_some_and(|v| v.starts_with('$')), "{name}");
+    }
+    let reference = annotations["nginx.ingress.kubernetes.io/auth-proxy-set-headers"].as_str().unwrap();
+    assert_eq!(reference, format!("orders/{}", headers["metadata"]["name"].as_str().unwrap()));
+
+    let traefik = objects(&render("examples/traefik"));
+    let forward = traefik.iter().find(|o| kind(o) == "Middleware" && !o["spec"]["forwardAuth"].is_null()).unwrap();
+    let forward = &forward["spec"]["forwardAuth"];
+    assert!(forward["address"].as_str().unwrap().ends_with(":9191/v1/check/traefik"));
+    assert_eq!(forward["trustForwardHeader"], false, "Traefik sets X-Forwarded-* itself");
+    assert_eq!(forward["authResponseHeadersRegex"], "^X-User-");
 }
 
 #[test]
