@@ -205,18 +205,34 @@ fn without_export_the_logged_span_carries_the_callers_trace_id() {
         fn on_record(&self, _: &Id, values: &Record<'_>, _: Context<'_, S>) {
             values.record(&mut self.clone());
         }
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            event.record(&mut self.clone());
+        }
     }
     let fields = Fields::default();
     let slot: Slot = Box::leak(Box::new(OnceLock::new()));
     let subscriber = Registry::default().with(export_layer_for(slot)).with(fields.clone());
     let check = with_map(&[("traceparent", &traceparent())]);
-    tracing::subscriber::with_default(subscriber, || {
+    let dispatch = tracing::Dispatch::new(subscriber);
+    tracing::dispatcher::with_default(&dispatch, || {
         run_check(&check, &Decision::deny(DenyReason::MissingToken))
     });
+    {
+        let fields = fields.0.lock().unwrap();
+        assert_eq!(fields.get("trace_id").map(String::as_str), Some(TRACE_ID));
+        assert_eq!(fields.get("decision").map(String::as_str), Some("deny"));
+        assert_eq!(fields.get("method").map(String::as_str), Some("GET"));
+        assert_eq!(fields.get("mode").map(String::as_str), Some("grpc"), "the span names its front door");
+    }
+    // The decision log line names the front door too.
+    let trace = TraceHeaders::of(&check);
+    let context = CheckContext { door: FrontDoor::Nginx, ..CheckContext::grpc(&check, &trace) };
+    tracing::dispatcher::with_default(&dispatch, || {
+        log_decision(&Decision::deny(DenyReason::MissingToken), &context, true)
+    });
     let fields = fields.0.lock().unwrap();
-    assert_eq!(fields.get("trace_id").map(String::as_str), Some(TRACE_ID));
-    assert_eq!(fields.get("decision").map(String::as_str), Some("deny"));
-    assert_eq!(fields.get("method").map(String::as_str), Some("GET"));
+    assert_eq!(fields.get("mode").map(String::as_str), Some("nginx"));
+    assert_eq!(fields.get("reason").map(String::as_str), Some("missing_token"));
 }
 
 #[test]
