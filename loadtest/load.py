@@ -648,12 +648,14 @@ def main():
     log(f"== {len(envoys)} Envoys up (direct_response upstream, access log off); setup took {time.time() - started:.0f}s")
 
     # ---- nginx (SERVER_CPU, one worker): the shipped auth_request config in front of an
-    # app inside the same nginx, and the same without auth_request.
+    # app inside the same nginx, asking gatehouse or the HTTP no-op, and the same without
+    # auth_request.
     nginxes = {}
-    for name, auth in (("none", False), ("gatehouse", True)):
+    for name, auth, authz_port in (("none", False, None), ("noop", True, noop_http_port),
+                                   ("gatehouse", True, gh["gh_hit"]["http_check"])):
         listen = free_port()
         path = os.path.join(work, f"nginx-{name}.conf")
-        nginx_config(path, listen, gh["gh_hit"]["http_check"], auth)
+        nginx_config(path, listen, authz_port, auth)
         proc = spawn(f"nginx_{name}", [ARGS.nginx, "-p", work, "-c", path, "-e", os.path.join(logs, f"nginx-{name}-early.log"),
                                        "-g", "daemon off; user root;"], cpu, logs)
         nginxes[name] = {"proc": proc, "listen": listen}
@@ -711,6 +713,8 @@ def main():
                 [E("http_hit"), G("gh_hit")], gatehouse=gh["gh_hit"]["http"], envoy_admin=envoys["http_hit"]["admin"]),
         Variant("nginx_none", "nginx", "nginx: no auth (ceiling)", nginxes["none"]["listen"], "wrk",
                 [("nginx", nginxes["none"]["proc"])]),
+        Variant("nginx_noop", "nginx", "nginx auth_request: no-op HTTP authz", nginxes["noop"]["listen"], "wrk",
+                [("nginx", nginxes["noop"]["proc"]), ("authz", noop_http)]),
         Variant("nginx_gatehouse", "nginx", f"nginx auth_request: gatehouse hit ({ARGS.users // 1000}k users)",
                 nginxes["gatehouse"]["listen"], "wrk", [("nginx", nginxes["gatehouse"]["proc"]), G("gh_hit")],
                 gatehouse=gh["gh_hit"]["http"]),
@@ -810,6 +814,8 @@ def main():
             ratio_text += f", {s['rps'] / summary['split_noop']['rps']:.2f}× split no-op"
         if v.key == "http_hit":
             ratio_text += f", {s['rps'] / summary['envoy_hit']['rps']:.2f}× gRPC mode"
+        if v.key == "nginx_gatehouse":
+            ratio_text += f", {s['rps'] / summary['nginx_noop']['rps']:.2f}× nginx + no-op"
         cpu = " + ".join(f"{n} {x:.1f}" for n, x in s["cpu_us_per_req"].items())
         if len(s["cpu_us_per_req"]) > 1:
             cpu += f" = {s['cpu_us_per_req_total']:.1f}"
