@@ -199,13 +199,23 @@ async fn every_front_door_decides_every_case_alike() {
             Expect::Refused(status) => assert_eq!(grpc.status, status, "{}: {grpc:?}", case.what),
         }
     }
+    // Without its original-request headers a door denies (400), never allows;
+    // a path that is no door is no check at all.
+    let listener = gatehouse.http_check.unwrap();
+    let token = bearer(&token_with(&key, json!({ "scope": "orders:read" })));
+    let nginx = raw_request(listener, "GET", "/v1/check/nginx", &[("authorization", &token)]).await;
+    assert_eq!((nginx.status, nginx.header("x-gatehouse-status")), (403, Some("400")), "{nginx:?}");
+    let partial =
+        [("authorization", token.as_str()), ("x-forwarded-uri", "/orders/1"), ("x-forwarded-method", "GET")];
+    let traefik = raw_request(listener, "GET", "/v1/check/traefik", &partial).await;
+    assert_eq!(traefik.status, 400, "no X-Forwarded-Host or -Proto: {traefik:?}");
+    let elsewhere = raw_request(listener, "GET", "/orders/1", &[("authorization", &token)]).await;
+    assert_eq!(elsewhere.status, 404, "{elsewhere:?}");
     let metrics = gatehouse_testkit::ops::metrics(gatehouse.http).await;
-    for mode in ["grpc", "envoy_http", "nginx", "traefik"] {
-        let total = gatehouse_testkit::ops::sum_metric(
-            &metrics,
-            "gatehouse_check_requests_total",
-            &[&format!("mode=\"{mode}\"")],
-        );
-        assert_eq!(total, cases.len() as f64, "{mode}: {metrics}");
+    // Every Check counted under its front door (the two refused above included).
+    for (mode, refused) in [("grpc", 0), ("envoy_http", 0), ("nginx", 1), ("traefik", 1)] {
+        let label = format!("mode=\"{mode}\"");
+        let total = gatehouse_testkit::ops::sum_metric(&metrics, "gatehouse_check_requests_total", &[&label]);
+        assert_eq!(total, (cases.len() + refused) as f64, "{mode}: {metrics}");
     }
 }
