@@ -266,6 +266,7 @@ fn verify(c: &mut Criterion, fixtures: &[Fixture], now: u64) {
             clock_skew_secs: 60,
             max_lifetime_secs: None,
             require_expiration: true,
+            token_types: Vec::new(),
         };
         let max = 8 * 1024;
         let token = fixture.token.as_str();

@@ -80,6 +80,7 @@ impl Fixture {
             clock_skew_secs: 60,
             max_lifetime_secs: None,
             require_expiration: true,
+            token_types: Vec::new(),
         };
 
         // The same public JWK, as jsonwebtoken reads it.

@@ -75,6 +75,8 @@ enum DevCommand {
     Check(crate::dev::CheckArgs),
     /// Serve a small upstream that answers with the request headers it received, as JSON.
     Echo(crate::dev::EchoArgs),
+    /// Print a new random API key and its entry for a provider's `api_keys.file`.
+    ApiKey(crate::dev::ApiKeyArgs),
 }
 
 /// Runs the parsed command.
@@ -92,6 +94,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Dev(DevCommand::Keygen(args)) => {
             crate::dev::run_keygen(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dev(DevCommand::ApiKey(args)) => {
+            print!("{}", crate::dev::run_api_key(&args)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Dev(DevCommand::Mint(args)) => {
@@ -145,6 +151,9 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         Ok(specs) => {
             for warning in specs.warnings() {
                 eprintln!("warning: {}: {}", warning.path, warning.message);
+            }
+            for note in specs.notes() {
+                println!("note: {}: {}", note.path, note.message);
             }
             println!("{}: ok", path.display());
             ExitCode::SUCCESS

@@ -33,7 +33,7 @@ pub(crate) async fn run(args: &ExplainArgs) -> anyhow::Result<String> {
     let metrics = Arc::new(KeyMetrics::register(&mut Registry::default()));
     let sources = keys::start_all(&specs.keys, &metrics)?;
     let deadline = tokio::time::Instant::now() + KEY_WAIT;
-    while sources.iter().any(|s| s.awaiting_first_keys()) && tokio::time::Instant::now() < deadline {
+    while sources.iter().any(|s| s.jws.awaiting_first_keys()) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let revocations = match specs.revocation {

@@ -5,8 +5,8 @@
 pub use crate::alg::{Algorithm, KeyFamily};
 pub use crate::app::{grpc_builder, Server};
 pub use crate::authz::{
-    check_claims, evaluate, parse_token, Allow, Authorizer, Decision, Deny, DenyReason, HttpRequest, Policy,
-    TokenError, UnverifiedToken, Validation, VerifiedToken,
+    check_claims, evaluate, parse_token, Allow, Authorizer, Decision, Deny, DenyReason, HttpRequest, Origin,
+    Policy, TokenError, UnverifiedToken, Validation, VerifiedToken,
 };
 pub use crate::clock::unix_now;
 pub use crate::config::{from_yaml, load_file, ConfigError, Problem, ServerConfig, Specs};
@@ -34,7 +34,7 @@ pub mod wire {
 /// benchmark's static keys, a fuzz target's fixed ones, a test's swappable
 /// ones), instead of the ones the config names.
 pub fn policy_with_keys(specs: Specs, keys: Vec<std::sync::Arc<dyn KeySource>>) -> Policy {
-    Policy::compile(specs.policy, keys, None)
+    Policy::compile(specs.policy, keys.into_iter().map(Into::into).collect(), None)
 }
 
 /// [`policy_with_keys`] whose authenticated answers are checked against
@@ -52,7 +52,7 @@ pub fn policy_with_keys_revoking(
         }
         None => None,
     };
-    Ok(Policy::compile(specs.policy, keys, revocations))
+    Ok(Policy::compile(specs.policy, keys.into_iter().map(Into::into).collect(), revocations))
 }
 
 /// The key source of provider `index` (config order) of a policy.

@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 
 use crate::authz::Policy;
 use crate::config::{ServerConfig, Specs};
-use crate::keys::{self, KeyMetrics, KeySource, KeysSpec};
+use crate::keys::{self, KeyMetrics, KeysSpec, ProviderKeys};
 use crate::revocation::{RevocationSpec, Revocations};
 use crate::server::{Live, Snapshot};
 use crate::telemetry::ExportSettings;
@@ -74,7 +74,7 @@ impl ReloadMetrics {
 /// started for them, and the settings only a restart applies.
 pub(crate) struct Running {
     pub(crate) keys: Vec<KeysSpec>,
-    pub(crate) sources: Vec<Arc<dyn KeySource>>,
+    pub(crate) sources: Vec<ProviderKeys>,
     pub(crate) server: ServerConfig,
     pub(crate) telemetry: Option<ExportSettings>,
     /// Revocations are started once; their settings change only on restart.
@@ -159,7 +159,7 @@ impl Reloader {
         &self,
         specs: &[KeysSpec],
         running: &Running,
-    ) -> Result<Vec<Arc<dyn KeySource>>, keys::SourceError> {
+    ) -> Result<Vec<ProviderKeys>, keys::SourceError> {
         specs
             .iter()
             .map(|spec| match running.keys.iter().position(|old| old == spec) {

@@ -79,6 +79,7 @@ pub static VALIDATIONS: LazyLock<Vec<Validation>> = LazyLock::new(|| {
             clock_skew_secs: 60,
             max_lifetime_secs: Some(86_400),
             require_expiration: true,
+            token_types: Vec::new(),
         },
         Validation {
             issuer: ISS_ES.into(),
@@ -87,6 +88,7 @@ pub static VALIDATIONS: LazyLock<Vec<Validation>> = LazyLock::new(|| {
             clock_skew_secs: 0,
             max_lifetime_secs: None,
             require_expiration: false,
+            token_types: Vec::new(),
         },
         Validation {
             issuer: ISS_HS.into(),
@@ -95,6 +97,7 @@ pub static VALIDATIONS: LazyLock<Vec<Validation>> = LazyLock::new(|| {
             clock_skew_secs: 3600,
             max_lifetime_secs: Some(0),
             require_expiration: false,
+            token_types: Vec::new(),
         },
     ]
 });

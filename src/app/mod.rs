@@ -69,6 +69,7 @@ impl Server {
             revocation: revocation_spec,
             admin,
             warnings,
+            notes: _,
         } = specs;
         for warning in &warnings {
             tracing::warn!(path = %warning.path, "{}", warning.message);

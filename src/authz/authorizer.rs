@@ -1,8 +1,10 @@
-//! [`Authorizer`]: the one asynchronous step of a decision (a bounded wait
-//! for a key refresh when a token names an unknown `kid`).
+//! [`Authorizer`]: the asynchronous steps of a decision, each a bounded
+//! wait: for a key refresh when a token names an unknown `kid`, and for the
+//! introspection call of an opaque token no answer is kept for.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::cache::TokenDigest;
 use super::decision::{Decision, Deny, DenyReason};
 use super::jwt::TokenError;
 use super::policy::ProviderId;
@@ -18,6 +20,10 @@ pub struct Authorizer {
     /// policy, so that a reload cannot start a second count beside the first
     /// and let twice `max_unknown_kid_waiters` Checks wait.
     unknown_kid_waiters: AtomicUsize,
+    /// Checks now waiting on an introspection call (bounded by the same
+    /// `max_unknown_kid_waiters`, counted apart: a flood of one kind cannot
+    /// take the other's places).
+    introspection_waiters: AtomicUsize,
 }
 
 impl Authorizer {
@@ -38,6 +44,9 @@ impl Authorizer {
     /// the fetch is a task of its own and runs on for later Checks.
     pub async fn check(&self, policy: &Policy, request: &HttpRequest<'_>) -> Decision {
         let decision = evaluate(policy, request, unix_now());
+        if pending_introspection(policy, &decision).is_some() {
+            return self.after_introspection(policy, request, decision).await;
+        }
         let Some(id) = unknown_kid_provider(policy, &decision) else { return decision };
         // Asked before a waiter slot: this starts (or joins) the shared,
         // rate-limited fetch, so a rotated key still gets loaded when every
@@ -51,6 +60,64 @@ impl Authorizer {
         // Decide again whatever the refresh reports: another Check's fetch may
         // have loaded the key between our evaluation and this call.
         after_wait(evaluate(policy, request, unix_now()), finished)
+    }
+}
+
+impl Authorizer {
+    /// Asks each provider whose answer is missing (a route may name two
+    /// introspecting providers), waiting at most the first one's
+    /// `introspection.wait` in all, then decides again. As with keys, the
+    /// call is started before a waiter slot is sought and runs on past the
+    /// wait: a later Check of the same token finds the answer kept.
+    async fn after_introspection(
+        &self,
+        policy: &Policy,
+        request: &HttpRequest<'_>,
+        mut decision: Decision,
+    ) -> Decision {
+        let mut deadline = None;
+        let mut asked = Vec::new();
+        while let Some(id) = pending_introspection(policy, &decision) {
+            let provider = policy.provider(id);
+            let (Some(introspector), Some(token)) =
+                (&provider.introspection, provider_token(provider, request))
+            else {
+                return decision;
+            };
+            if asked.contains(&id) {
+                return decision;
+            }
+            asked.push(id);
+            let call = introspector.introspect(&token, *TokenDigest::of(&token).bytes());
+            let Some(_slot) =
+                WaiterSlot::take(&self.introspection_waiters, policy.limits.max_unknown_kid_waiters)
+            else {
+                return decision;
+            };
+            let until = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + introspector.wait());
+            let _ = tokio::time::timeout_at(until, call).await;
+            decision = evaluate(policy, request, unix_now());
+        }
+        decision
+    }
+}
+
+/// The provider whose introspection answer is missing, if that is why `decision` denies.
+fn pending_introspection(policy: &Policy, decision: &Decision) -> Option<ProviderId> {
+    match decision {
+        Decision::Deny(Deny {
+            reason: DenyReason::IntrospectionUnavailable, provider: Some(name), ..
+        }) => policy.provider_named(name).map(|p| p.id),
+        _ => None,
+    }
+}
+
+/// The credential `provider` reads from the request (the one the decision
+/// looked at: a request with two different ones was refused before).
+fn provider_token(provider: &super::policy::Provider, request: &HttpRequest<'_>) -> Option<String> {
+    match super::token::extract(&provider.token_sources, request) {
+        super::token::Extraction::Found { token, .. } => Some(token.into_owned()),
+        _ => None,
     }
 }
 

@@ -8,7 +8,9 @@
 //! - An entry lives until the token's `exp` minus the provider's clock skew, or
 //!   `cache.max_ttl`, whichever is first; a token without `exp` gets `max_ttl`.
 //! - An entry is dropped on use when the key that verified it is no longer in
-//!   the provider's key set (rotated out or revoked).
+//!   the provider's key set (rotated out or revoked), or its API key is no
+//!   longer in the provider's file; an introspected token's entry lives no
+//!   longer than its introspection answer (`cache_ttl`).
 //! - Only successes are cached: a flood of bad tokens cannot evict good entries
 //!   or fill the cache.
 //! - Bounded twice: at most `cache.max_entries` tokens and at most
@@ -18,7 +20,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::jwt::VerifiedToken;
+use super::jwt::{Origin, VerifiedToken};
 use super::policy::{Provider, ProviderId};
 
 // Memory estimate of an entry, calibrated with `examples/rss_tokens.rs`
@@ -115,6 +117,22 @@ impl ClaimsSize {
     }
 }
 
+/// True while what verified `token` still stands: the key that signed it
+/// is still published, or its API-key entry is still in the file. An
+/// introspection answer stands until its entry expires.
+fn still_published(token: &VerifiedToken, provider: &Provider) -> bool {
+    match token.origin {
+        Origin::Signature(_) => {
+            provider.keys.current().is_some_and(|keys| keys.contains_fingerprint(token.key_fingerprint))
+        }
+        Origin::Introspection => true,
+        Origin::ApiKey => provider
+            .api_keys
+            .as_ref()
+            .is_some_and(|keys| keys.current().contains_fingerprint(token.key_fingerprint)),
+    }
+}
+
 /// A bounded cache of verified tokens for one policy.
 pub(crate) struct TokenCache {
     entries: moka::sync::Cache<CacheKey, Entry>,
@@ -126,6 +144,10 @@ pub(crate) struct TokenCache {
 pub(crate) struct TokenDigest([u8; 32]);
 
 impl TokenDigest {
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     pub(crate) fn of(token: &str) -> Self {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
         let mut bytes = [0u8; 32];
@@ -161,9 +183,7 @@ impl TokenCache {
     ) -> Option<Arc<VerifiedToken>> {
         let key = CacheKey { digest: digest.0, provider: provider.id };
         let entry = self.entries.get(&key)?;
-        let keys = provider.keys.current()?;
-        let still_valid =
-            (now as f64) < entry.expires_at && keys.contains_fingerprint(entry.token.key_fingerprint);
+        let still_valid = (now as f64) < entry.expires_at && still_published(&entry.token, provider);
         if still_valid {
             Some(entry.token)
         } else {
@@ -183,7 +203,8 @@ impl TokenCache {
         let now = now as f64;
         let skew = provider.validation.clock_skew_secs as f64;
         let until_exp = token.exp.map_or(f64::INFINITY, |exp| exp - skew);
-        let expires_at = until_exp.min(now + self.max_ttl);
+        let reuse_until = token.reuse_until.unwrap_or(f64::INFINITY);
+        let expires_at = until_exp.min(reuse_until).min(now + self.max_ttl);
         if expires_at <= now {
             return;
         }

@@ -38,6 +38,9 @@ pub enum DenyReason {
     Overloaded,
     /// Verified, but revoked (its `jti`, `sid`, subject or issuer).
     Revoked,
+    /// An opaque token whose introspection answer is not in yet: the call
+    /// is in flight past the wait, failed, or could not be made.
+    IntrospectionUnavailable,
 }
 
 impl DenyReason {
@@ -57,6 +60,7 @@ impl DenyReason {
             DenyReason::HeadersTooLarge => "headers_too_large",
             DenyReason::Overloaded => "overloaded",
             DenyReason::Revoked => "revoked",
+            DenyReason::IntrospectionUnavailable => "introspection_unavailable",
             DenyReason::Token(error) => error.as_str(),
         }
     }
@@ -74,7 +78,9 @@ impl DenyReason {
             | DenyReason::InsufficientScope
             | DenyReason::Forbidden
             | DenyReason::UnknownRule => 403,
-            DenyReason::KeysUnavailable | DenyReason::Overloaded => 503,
+            DenyReason::KeysUnavailable | DenyReason::Overloaded | DenyReason::IntrospectionUnavailable => {
+                503
+            }
         }
     }
 
@@ -91,7 +97,9 @@ impl DenyReason {
             DenyReason::NoMatchingRule => "no_matching_rule",
             DenyReason::InsufficientScope => "insufficient_scope",
             DenyReason::Forbidden | DenyReason::UnknownRule => "access_denied",
-            DenyReason::KeysUnavailable | DenyReason::Overloaded => "temporarily_unavailable",
+            DenyReason::KeysUnavailable | DenyReason::Overloaded | DenyReason::IntrospectionUnavailable => {
+                "temporarily_unavailable"
+            }
         }
     }
 
@@ -111,6 +119,7 @@ impl DenyReason {
             DenyReason::HeadersTooLarge => "the request has too many or too large headers",
             DenyReason::Overloaded => "the authorizer is overloaded, retry later",
             DenyReason::Revoked => "token revoked",
+            DenyReason::IntrospectionUnavailable => "the token cannot be checked right now, retry later",
             DenyReason::Token(error) => error.description(),
         }
     }

@@ -34,11 +34,17 @@ pub enum TokenError {
     WrongIssuer,
     WrongAudience,
     InvalidClaim,
+    /// The header's `typ` is not one of the provider's `token_types`.
+    WrongTokenType,
+    /// The authorization server says the token is not active (RFC 7662).
+    Inactive,
+    /// No entry of the provider's API-key file matches.
+    UnknownApiKey,
 }
 
 impl TokenError {
     /// Every variant, for tables and tests.
-    pub const ALL: [TokenError; 16] = [
+    pub const ALL: [TokenError; 19] = [
         TokenError::TooLarge,
         TokenError::Malformed,
         TokenError::Encrypted,
@@ -55,6 +61,9 @@ impl TokenError {
         TokenError::WrongIssuer,
         TokenError::WrongAudience,
         TokenError::InvalidClaim,
+        TokenError::WrongTokenType,
+        TokenError::Inactive,
+        TokenError::UnknownApiKey,
     ];
 
     /// What went wrong, in words safe to show to clients (in
@@ -78,6 +87,9 @@ impl TokenError {
             TokenError::WrongIssuer => "token issuer is not accepted",
             TokenError::WrongAudience => "token audience is not accepted",
             TokenError::InvalidClaim => "token claim has the wrong type",
+            TokenError::WrongTokenType => "token type is not accepted",
+            TokenError::Inactive => "token is not active",
+            TokenError::UnknownApiKey => "API key is not known",
         }
     }
 
@@ -100,6 +112,9 @@ impl TokenError {
             TokenError::WrongIssuer => "wrong_issuer",
             TokenError::WrongAudience => "wrong_audience",
             TokenError::InvalidClaim => "invalid_claim",
+            TokenError::WrongTokenType => "wrong_token_type",
+            TokenError::Inactive => "inactive_token",
+            TokenError::UnknownApiKey => "unknown_api_key",
         }
     }
 }
@@ -152,20 +167,52 @@ pub struct Validation {
     pub clock_skew_secs: u64,
     pub max_lifetime_secs: Option<u64>,
     pub require_expiration: bool,
+    /// Accepted header `typ` values (RFC 9068 §4), lower-case and without an
+    /// `application/` prefix; empty accepts any (and none).
+    pub token_types: Vec<String>,
+}
+
+impl Validation {
+    /// True when `typ` is acceptable: compared case-insensitively, with or
+    /// without `application/` (RFC 7515 §4.1.9).
+    pub fn accepts_type(&self, typ: Option<&str>) -> bool {
+        if self.token_types.is_empty() {
+            return true;
+        }
+        let Some(typ) = typ else { return false };
+        let lower = typ.to_ascii_lowercase();
+        let bare = lower.strip_prefix("application/").unwrap_or(&lower);
+        self.token_types.iter().any(|accepted| accepted == bare)
+    }
+}
+
+/// How a token was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Its JWS signature, with this algorithm.
+    Signature(Algorithm),
+    /// The authorization server's introspection answer.
+    Introspection,
+    /// A match in the provider's API-key file.
+    ApiKey,
 }
 
 /// A token whose signature and claims passed.
 #[derive(Debug, Clone)]
 pub struct VerifiedToken {
-    pub alg: Algorithm,
+    pub origin: Origin,
     pub claims: Map<String, Value>,
     /// The payload segment as received (base64url), kept only for a provider
     /// with `payload_header` (see [`UnverifiedToken::payload_b64`]).
     pub payload_b64: Option<Box<str>>,
-    /// Which key verified it (see `VerifyingKey::fingerprint`).
+    /// Which key verified it (see `VerifyingKey::fingerprint`), or which
+    /// API-key entry matched; 0 for an introspected token.
     pub key_fingerprint: u64,
     /// `exp`, if the token has one.
     pub exp: Option<f64>,
+    /// Until when this verification may be reused, if sooner than `exp`
+    /// (an introspection answer's `cache_ttl`).
+    pub reuse_until: Option<f64>,
     /// What revocations can name in it, read once here for every Check of it.
     pub(crate) ids: crate::revocation::TokenIds,
     /// What the transport layer renders from this token once and reuses on
@@ -202,7 +249,9 @@ impl std::fmt::Debug for WireSlot {
 
 impl PartialEq for VerifiedToken {
     fn eq(&self, other: &Self) -> bool {
-        self.alg == other.alg && self.claims == other.claims && self.key_fingerprint == other.key_fingerprint
+        self.origin == other.origin
+            && self.claims == other.claims
+            && self.key_fingerprint == other.key_fingerprint
     }
 }
 
@@ -299,18 +348,36 @@ impl UnverifiedToken<'_> {
                 .find(|key| key.verify(self.alg, message, &self.signature).is_ok())
                 .ok_or(TokenError::BadSignature)?,
         };
+        if !rules.accepts_type(self.typ()) {
+            return Err(TokenError::WrongTokenType);
+        }
         check_claims(&self.claims, rules, now)?;
-        let key_fingerprint = key.fingerprint();
         let claims = std::mem::take(&mut self.claims);
-        Ok(VerifiedToken {
-            alg: self.alg,
+        Ok(VerifiedToken::new(Origin::Signature(self.alg), claims, key.fingerprint()))
+    }
+}
+
+impl VerifiedToken {
+    /// The algorithm of the signature that verified it, for a JWS.
+    pub fn signature_alg(&self) -> Option<Algorithm> {
+        match self.origin {
+            Origin::Signature(alg) => Some(alg),
+            Origin::Introspection | Origin::ApiKey => None,
+        }
+    }
+
+    /// A verification of `claims` (already checked) by `origin`.
+    pub(crate) fn new(origin: Origin, claims: Map<String, Value>, key_fingerprint: u64) -> Self {
+        VerifiedToken {
+            origin,
             exp: claims.get("exp").and_then(Value::as_f64),
+            reuse_until: None,
             ids: crate::revocation::TokenIds::of(&claims),
             claims,
             payload_b64: None,
             key_fingerprint,
             wire: WireSlot::default(),
-        })
+        }
     }
 }
 
@@ -321,6 +388,27 @@ pub fn check_claims(claims: &Map<String, Value>, rules: &Validation, now: u64) -
         Some(Value::String(_)) | None => return Err(TokenError::WrongIssuer),
         Some(_) => return Err(TokenError::InvalidClaim),
     }
+    check_times_and_audience(claims, rules, now)
+}
+
+/// The claim checks of an introspection answer (RFC 7662 §2.2): as for a
+/// JWT, except that `iss` is checked only when present.
+pub(crate) fn check_introspected(
+    claims: &Map<String, Value>,
+    rules: &Validation,
+    now: u64,
+) -> Result<(), TokenError> {
+    match claims.get("iss") {
+        None => check_times_and_audience(claims, rules, now),
+        Some(_) => check_claims(claims, rules, now),
+    }
+}
+
+fn check_times_and_audience(
+    claims: &Map<String, Value>,
+    rules: &Validation,
+    now: u64,
+) -> Result<(), TokenError> {
     if claims.get("sub").is_some_and(|sub| !sub.is_string()) {
         return Err(TokenError::InvalidClaim);
     }

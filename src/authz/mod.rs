@@ -2,10 +2,11 @@
 //! [`Decision`]. Nothing here does I/O; keys are read through
 //! [`KeySource::current`](crate::keys::KeySource::current), which never waits.
 //!
-//! [`Authorizer`] adds the one asynchronous step: when a token names a key id
+//! [`Authorizer`] adds the asynchronous steps: when a token names a key id
 //! the provider has not loaded, it asks the key source to refresh once, waits
 //! for it a bounded time (`limits.unknown_kid_wait`, `max_unknown_kid_waiters`)
-//! and decides again.
+//! and decides again; when an opaque token has no introspection answer in
+//! memory, it starts (or joins) the call and waits for it the same way.
 
 mod authorizer;
 mod cache;
@@ -20,6 +21,7 @@ mod require;
 mod rules;
 mod strict_json;
 mod token;
+mod verify;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -28,7 +30,9 @@ pub use authorizer::Authorizer;
 pub(crate) use cache::CacheSettings;
 pub use decision::{Allow, Decision, Deny, DenyReason};
 pub(crate) use identity::ClaimPath;
-pub use jwt::{check_claims, parse as parse_token, TokenError, UnverifiedToken, Validation, VerifiedToken};
+pub use jwt::{
+    check_claims, parse as parse_token, Origin, TokenError, UnverifiedToken, Validation, VerifiedToken,
+};
 pub(crate) use logout::{verify_logout_token, Logout, MAX_LOGOUT_TOKEN_AGE_SECS};
 pub(crate) use matcher::{anchored_regex, HeaderCondition, HeaderTest, Matcher, MatcherParts};
 pub use policy::Policy;
@@ -38,7 +42,6 @@ pub(crate) use require::{ClaimCondition, ClaimTest, Requirement, RequirementPart
 pub(crate) use rules::{Action, Rule};
 pub(crate) use token::TokenSource;
 
-use cache::TokenDigest;
 use identity::{anonymous, authenticated, Authenticated};
 use require::Unmet;
 use rules::Selection;
@@ -123,7 +126,7 @@ fn authenticate<'p>(
     if raw.len() > policy.limits.max_token_bytes {
         return Err((DenyReason::Token(TokenError::TooLarge), None));
     }
-    let (provider, token) = cached_or_verified(policy, candidates, &raw, now)?;
+    let (provider, token) = verify::cached_or_verified(policy, candidates, &raw, now)?;
     if let Some(revocations) = &policy.revocations {
         let issuer = &policy.provider(provider).validation.issuer;
         if revocations.current().is_revoked(issuer, &token.ids, now) {
@@ -131,65 +134,6 @@ fn authenticate<'p>(
         }
     }
     Ok(Authenticated { provider, token, sources })
-}
-
-/// The verification of this exact token by a candidate, from the cache if
-/// it holds one, else made now (and cached).
-fn cached_or_verified(
-    policy: &Policy,
-    candidates: &[ProviderId],
-    raw: &str,
-    now: u64,
-) -> Result<(ProviderId, Arc<VerifiedToken>), Failure> {
-    let cached = policy.token_cache.as_ref().map(|cache| (cache, TokenDigest::of(raw)));
-    if let Some((cache, digest)) = &cached {
-        for &id in candidates {
-            if let Some(token) = cache.get(*digest, policy.provider(id), now) {
-                return Ok((id, token));
-            }
-        }
-    }
-    let (id, token) = verify_token(policy, candidates, raw, now)?;
-    if let Some((cache, digest)) = cached {
-        cache.insert(digest, policy.provider(id), token.clone(), now);
-    }
-    Ok((id, token))
-}
-
-/// Parses the token once and verifies it with each candidate provider whose
-/// issuer matches its (unverified) `iss`, until one accepts it.
-fn verify_token(
-    policy: &Policy,
-    candidates: &[ProviderId],
-    raw: &str,
-    now: u64,
-) -> Result<(ProviderId, Arc<VerifiedToken>), Failure> {
-    let mut parsed =
-        jwt::parse(raw, policy.limits.max_token_bytes).map_err(|e| (DenyReason::Token(e), None))?;
-    let mut failure: Option<Failure> = None;
-    for &id in candidates {
-        let provider = policy.provider(id);
-        if parsed.issuer() != Some(provider.validation.issuer.as_str()) {
-            continue;
-        }
-        let Some(keys) = provider.keys.current() else {
-            failure.get_or_insert((DenyReason::KeysUnavailable, Some(id)));
-            continue;
-        };
-        match parsed.verify(&keys, &provider.validation, now) {
-            Ok(mut token) => {
-                // Only a provider that forwards the payload keeps a copy of it.
-                if provider.payload_header.is_some() {
-                    token.payload_b64 = Some(parsed.payload_b64().into());
-                }
-                return Ok((id, Arc::new(token)));
-            }
-            Err(error) => {
-                failure.get_or_insert((DenyReason::Token(error), Some(id)));
-            }
-        }
-    }
-    Err(failure.unwrap_or((DenyReason::Token(TokenError::WrongIssuer), None)))
 }
 
 /// The one credential of the request across the candidates' token sources,

@@ -11,7 +11,7 @@ use super::identity::ClaimPath;
 use super::jwt::Validation;
 use super::rules::Rule;
 use super::token::TokenSource;
-use crate::keys::KeySource;
+use crate::keys::{ApiKeys, Introspector, KeySource, ProviderKeys};
 use crate::revocation::Revocations;
 
 /// A provider's place in its policy: rules and cache entries name providers
@@ -31,6 +31,8 @@ pub(crate) struct ProviderSpec {
     pub(crate) forward_token: bool,
     /// Its back-channel logout tokens are accepted.
     pub(crate) backchannel_logout: bool,
+    /// It verifies JWS tokens (it has keys: a JWKS or an HMAC secret).
+    pub(crate) jws: bool,
 }
 
 /// One trusted issuer, ready to verify.
@@ -43,7 +45,12 @@ pub(crate) struct Provider {
     pub(crate) payload_header: Option<Arc<str>>,
     pub(crate) forward_token: bool,
     pub(crate) backchannel_logout: bool,
+    pub(crate) jws: bool,
     pub(crate) keys: Arc<dyn KeySource>,
+    /// Opaque tokens are introspected.
+    pub(crate) introspection: Option<Arc<Introspector>>,
+    /// API keys are looked up in its file.
+    pub(crate) api_keys: Option<Arc<ApiKeys>>,
 }
 
 /// What an allow's dynamic metadata carries beyond `decision`, `rule` and
@@ -109,12 +116,12 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Joins a spec with its providers' key sources, index-aligned with
-    /// `spec.providers` (`config` built both lists from the same providers),
-    /// and the revocations in force, if any.
+    /// Joins a spec with its providers' credential sources, index-aligned
+    /// with `spec.providers` (`config` built both lists from the same
+    /// providers), and the revocations in force, if any.
     pub(crate) fn compile(
         spec: PolicySpec,
-        keys: Vec<Arc<dyn KeySource>>,
+        keys: Vec<ProviderKeys>,
         revocations: Option<Arc<Revocations>>,
     ) -> Self {
         debug_assert_eq!(spec.providers.len(), keys.len(), "one key source per provider");
@@ -132,7 +139,10 @@ impl Policy {
                 payload_header: p.payload_header,
                 forward_token: p.forward_token,
                 backchannel_logout: p.backchannel_logout,
-                keys,
+                jws: p.jws,
+                keys: keys.jws,
+                introspection: keys.introspection,
+                api_keys: keys.api_keys,
             })
             .collect();
         let mut identity_headers: Vec<Arc<str>> = Vec::new();

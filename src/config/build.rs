@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::build_credentials::build_credentials;
 use super::build_revocation::build_revocation;
 use super::build_rules::{build_rules, fallback_rules};
 use super::{
@@ -65,12 +66,19 @@ pub struct Specs {
     pub admin: Option<AdminSettings>,
     /// What the file allows but should not (printed by `check-config`, logged at start).
     pub(crate) warnings: Vec<Problem>,
+    /// Advice on settings worth turning on (printed by `check-config` only).
+    pub(crate) notes: Vec<Problem>,
 }
 
 impl Specs {
     /// What the file allows but should not.
     pub(crate) fn warnings(&self) -> &[Problem] {
         &self.warnings
+    }
+
+    /// Advice on settings worth turning on.
+    pub(crate) fn notes(&self) -> &[Problem] {
+        &self.notes
     }
 
     /// How many providers the config has.
@@ -103,8 +111,8 @@ pub(crate) fn build(config: &Config) -> Result<Specs, Vec<Problem>> {
     let token_headers: HashSet<String> = config
         .providers
         .iter()
-        .flat_map(|p| p.token_sources.iter().filter_map(|s| s.header.as_deref()))
-        .map(str::to_ascii_lowercase)
+        .flat_map(|p| p.effective_token_sources().into_iter().filter_map(|s| s.header))
+        .map(|header| header.to_ascii_lowercase())
         .collect();
     let (providers, keys, ids) = build_providers(config, &token_headers, &mut problems);
     let rules = build_rules(&config.rules, &ids, &mut problems);
@@ -142,6 +150,7 @@ pub(crate) fn build(config: &Config) -> Result<Specs, Vec<Problem>> {
         revocation: revocation.spec,
         admin: revocation.admin,
         warnings,
+        notes: super::build_credentials::notes(config),
     })
 }
 
@@ -257,7 +266,8 @@ fn build_provider(
     if provider.max_lifetime.is_some_and(|d| d.is_zero()) {
         problems.push(Problem::new(format!("{path}.max_lifetime"), "must be greater than zero"));
     }
-    let token_sources = build_token_sources(path, &provider.token_sources, problems);
+    let credentials = build_credentials(path, provider, problems);
+    let token_sources = build_token_sources(path, &provider.effective_token_sources(), problems);
     let (claim_headers, payload_header) = build_identity_headers(path, provider, token_headers, problems);
     if problems.len() > before {
         return None;
@@ -272,14 +282,23 @@ fn build_provider(
             clock_skew_secs: provider.clock_skew.as_secs(),
             max_lifetime_secs: provider.max_lifetime.map(|d| d.as_secs()),
             require_expiration: provider.require_expiration,
+            token_types: credentials.token_types,
         },
         token_sources,
         claim_headers,
         payload_header,
         forward_token: provider.forward_token,
         backchannel_logout: provider.backchannel_logout,
+        jws: provider.has_keys(),
     };
-    Some((spec, KeysSpec { provider: provider.name.clone(), allowed, location: location? }))
+    let keys = KeysSpec {
+        provider: provider.name.clone(),
+        allowed,
+        location: location?,
+        introspection: credentials.introspection,
+        api_keys: credentials.api_keys,
+    };
+    Some((spec, keys))
 }
 
 /// The provider's name (metrics labels, rules), issuer and audiences.
@@ -313,8 +332,22 @@ fn key_location(path: &str, provider: &ProviderConfig, problems: &mut Vec<Proble
     }
     let symmetric = algorithms.is_some_and(|algs| algs.iter().any(|a| a.is_symmetric()));
     match (&provider.jwks, &provider.hmac_secret) {
-        (Some(_), Some(_)) | (None, None) => {
-            problems.push(Problem::new(path, "set exactly one of `jwks` and `hmac_secret`"));
+        (Some(_), Some(_)) => {
+            problems.push(Problem::new(path, "set only one of `jwks` and `hmac_secret`"));
+            None
+        }
+        (None, None) if provider.introspection.is_some() || provider.api_keys.is_some() => {
+            if provider.algorithms.is_some() {
+                problems.push(Problem::new(
+                    format!("{path}.algorithms"),
+                    "applies to JWS tokens; this provider has no `jwks` or `hmac_secret`",
+                ));
+            }
+            Some(KeyLocation::None)
+        }
+        (None, None) => {
+            problems
+                .push(Problem::new(path, "set one of `jwks`, `hmac_secret`, `introspection` and `api_keys`"));
             None
         }
         (Some(jwks), None) => {

@@ -6,8 +6,10 @@
 //! without a second check.
 
 mod build;
+mod build_credentials;
 mod build_revocation;
 mod build_rules;
+mod credentials;
 mod duration;
 mod jwks;
 mod load;
@@ -223,9 +225,25 @@ pub(crate) struct ProviderConfig {
     /// A shared secret for HS256/384/512 instead of a JWKS.
     #[serde(default)]
     pub(crate) hmac_secret: Option<SecretSource>,
-    /// Where to find the token, tried in order. Default: `Authorization: Bearer`.
-    #[serde(default = "default_token_sources")]
-    pub(crate) token_sources: Vec<TokenSourceConfig>,
+    /// Opaque access tokens checked with the authorization server (RFC 7662);
+    /// with `jwks` or `hmac_secret` too, only tokens that are not JWS are.
+    #[serde(default)]
+    pub(crate) introspection: Option<credentials::IntrospectionConfig>,
+    /// Static API keys instead of tokens (no `jwks`, `hmac_secret` or
+    /// `introspection` with it).
+    #[serde(default)]
+    pub(crate) api_keys: Option<credentials::ApiKeysConfig>,
+    /// Accepted JWS header `typ` values (RFC 9068 §4), compared
+    /// case-insensitively with or without `application/`, e.g. `[at+jwt]`.
+    /// Default: any. Set it when the issuer marks its access tokens, so that
+    /// an ID token whose `aud` is this API can never pass as an access token.
+    #[serde(default)]
+    pub(crate) token_types: Vec<String>,
+    /// Where to find the token, tried in order. Default: `Authorization:
+    /// Bearer`; for an `api_keys` provider, `api_keys.header` and
+    /// `Authorization: ApiKey` (and no other).
+    #[serde(default)]
+    pub(crate) token_sources: Option<Vec<TokenSourceConfig>>,
     /// Leeway for `exp`, `nbf` and `iat`. Default `60s`.
     #[serde(default = "default_clock_skew", with = "duration")]
     pub(crate) clock_skew: Duration,
@@ -251,13 +269,13 @@ pub(crate) struct ProviderConfig {
     pub(crate) backchannel_logout: bool,
 }
 
-fn default_token_sources() -> Vec<TokenSourceConfig> {
-    vec![TokenSourceConfig {
-        header: Some(DEFAULT_AUTH_HEADER.to_owned()),
-        prefix: Some("Bearer ".to_owned()),
+fn header_source(header: &str, prefix: &str) -> TokenSourceConfig {
+    TokenSourceConfig {
+        header: Some(header.to_owned()),
+        prefix: Some(prefix.to_owned()),
         cookie: None,
         query: None,
-    }]
+    }
 }
 fn default_clock_skew() -> Duration {
     Duration::from_secs(60)
@@ -370,13 +388,34 @@ impl Default for LimitsConfig {
 }
 
 impl ProviderConfig {
+    /// `token_sources` with the documented defaults applied.
+    pub(crate) fn effective_token_sources(&self) -> Vec<TokenSourceConfig> {
+        match (&self.token_sources, &self.api_keys) {
+            (Some(sources), _) => sources.clone(),
+            (None, Some(api_keys)) => {
+                let mut header = header_source(&api_keys.header, "");
+                header.prefix = None;
+                vec![header, header_source(DEFAULT_AUTH_HEADER, credentials::API_KEY_SCHEME)]
+            }
+            (None, None) => vec![header_source(DEFAULT_AUTH_HEADER, "Bearer ")],
+        }
+    }
+
+    /// True when the provider verifies JWS tokens (it has keys).
+    pub(crate) fn has_keys(&self) -> bool {
+        self.jwks.is_some() || self.hmac_secret.is_some()
+    }
+
     /// The pinned algorithm list, with the documented default applied: every
     /// asymmetric algorithm for a JWKS provider, HS256 for an `hmac_secret` one.
     pub(crate) fn effective_algorithms(&self) -> Vec<Algorithm> {
         match (&self.algorithms, &self.hmac_secret) {
             (Some(algs), _) => algs.clone(),
             (None, Some(_)) => vec![Algorithm::HS256],
-            (None, None) => Algorithm::ALL.into_iter().filter(|a| !a.is_symmetric()).collect(),
+            (None, None) if self.jwks.is_some() => {
+                Algorithm::ALL.into_iter().filter(|a| !a.is_symmetric()).collect()
+            }
+            (None, None) => Vec::new(),
         }
     }
 }
@@ -400,7 +439,7 @@ pub(crate) fn test_policy_revoking(
 ) -> crate::authz::Policy {
     let specs = from_yaml(yaml).unwrap_or_else(|e| panic!("test config does not load:\n{e}\n---\n{yaml}"));
     assert_eq!(specs.keys.len(), keys.len(), "one key source per provider");
-    crate::authz::Policy::compile(specs.policy, keys, revocations)
+    crate::authz::Policy::compile(specs.policy, keys.into_iter().map(Into::into).collect(), revocations)
 }
 
 #[cfg(test)]

@@ -36,8 +36,8 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(provider.clock_skew, Duration::from_secs(60));
     assert!(provider.require_expiration);
     assert!(!provider.forward_token);
-    assert_eq!(provider.token_sources[0].header.as_deref(), Some("authorization"));
-    assert_eq!(provider.token_sources[0].prefix.as_deref(), Some("Bearer "));
+    assert_eq!(provider.effective_token_sources()[0].header.as_deref(), Some("authorization"));
+    assert_eq!(provider.effective_token_sources()[0].prefix.as_deref(), Some("Bearer "));
     assert_eq!(provider.jwks.as_ref().unwrap().refresh_interval, Duration::from_secs(300));
     assert!(provider.effective_algorithms().iter().all(|a| !a.is_symmetric()));
     assert_eq!(config.default, DefaultAction::Deny);
@@ -103,7 +103,7 @@ default: deny
 "#;
     let config = accepted(yaml);
     assert_eq!(config.providers[0].max_lifetime, Some(Duration::from_secs(86_400)));
-    assert_eq!(config.providers[0].token_sources.len(), 3);
+    assert_eq!(config.providers[0].effective_token_sources().len(), 3);
     assert_eq!(config.rules.len(), 2);
 }
 

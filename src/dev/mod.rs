@@ -32,12 +32,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod api_key;
 mod echo;
 mod probe;
 mod request;
 #[cfg(test)]
 pub(crate) mod testing;
 
+pub(crate) use api_key::{run_api_key, ApiKeyArgs};
 pub use echo::echo_router;
 pub(crate) use echo::{run_echo, EchoArgs};
 pub(crate) use probe::{build_request, render, run_check, CheckArgs, RequestArgs};
@@ -93,6 +95,8 @@ pub enum DevError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("serving on {addr} failed: {source}")]
     Serve { addr: SocketAddr, source: std::io::Error },
+    #[error("the system random number generator failed")]
+    Random,
 }
 
 /// A private key (or HMAC secret) for one algorithm, ready to sign tokens.

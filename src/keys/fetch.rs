@@ -1,10 +1,12 @@
-//! HTTP fetching of JWKS and OIDC discovery documents: rustls, connect and
-//! total timeouts, no redirects, a size cap, JSON checks, and the URL policy
-//! that decides which key locations are acceptable at all.
+//! HTTP to identity providers: JWKS and discovery documents (GET) and
+//! token introspection (POST), over rustls, with connect and total timeouts,
+//! no redirects, a size cap, JSON checks, and the URL policy that decides
+//! which locations are acceptable at all.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
+use base64::Engine;
 use serde::Deserialize;
 
 /// How one provider's key documents are fetched (`providers[].jwks`).
@@ -68,8 +70,10 @@ pub(crate) enum FetchError {
     Discovery(#[source] serde_json::Error),
     #[error("discovery document names issuer `{found}`, not the provider's `{expected}`")]
     DiscoveryIssuer { found: String, expected: String },
-    #[error("discovered jwks_uri {uri}: {source}")]
-    JwksUri { uri: String, source: UrlError },
+    #[error("discovered {member} {uri}: {source}")]
+    DiscoveredUrl { member: &'static str, uri: String, source: UrlError },
+    #[error("the discovery document has no `{0}`")]
+    DiscoveryMissing(&'static str),
 }
 
 impl FetchError {
@@ -81,9 +85,10 @@ impl FetchError {
             FetchError::Status(_) => "bad_status",
             FetchError::TooLarge(_) => "too_large",
             FetchError::Jwks(_) => "invalid_jwks",
-            FetchError::Discovery(_) | FetchError::DiscoveryIssuer { .. } | FetchError::JwksUri { .. } => {
-                "discovery_error"
-            }
+            FetchError::Discovery(_)
+            | FetchError::DiscoveryIssuer { .. }
+            | FetchError::DiscoveredUrl { .. }
+            | FetchError::DiscoveryMissing(_) => "discovery_error",
         }
     }
 }
@@ -105,10 +110,43 @@ pub(crate) struct Fetcher {
     allow_http: bool,
 }
 
+/// The members of an OpenID Provider (or RFC 8414 authorization server)
+/// metadata document gatehouse reads.
 #[derive(Deserialize)]
 struct DiscoveryDocument {
     issuer: String,
-    jwks_uri: String,
+    #[serde(default)]
+    jwks_uri: Option<String>,
+    #[serde(default)]
+    introspection_endpoint: Option<String>,
+}
+
+/// A URL a discovery document names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Discovered {
+    /// `jwks_uri`, from `/.well-known/openid-configuration`.
+    JwksUri,
+    /// `introspection_endpoint`, from `/.well-known/openid-configuration`,
+    /// else RFC 8414's `/.well-known/oauth-authorization-server`.
+    IntrospectionEndpoint,
+}
+
+impl Discovered {
+    fn member(self) -> &'static str {
+        match self {
+            Discovered::JwksUri => "jwks_uri",
+            Discovered::IntrospectionEndpoint => "introspection_endpoint",
+        }
+    }
+}
+
+/// How a client authenticates to the introspection endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientAuth {
+    /// HTTP Basic with the form-encoded id and secret.
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Post,
 }
 
 impl Fetcher {
@@ -124,7 +162,39 @@ impl Fetcher {
 
     /// GETs `url` and returns the body, refusing non-2xx and oversized bodies.
     pub(crate) async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError> {
-        let mut response = self.client.get(url).header("accept", "application/json").send().await?;
+        let response = self.client.get(url).header("accept", "application/json").send().await?;
+        self.body(response).await
+    }
+
+    /// POSTs `form` (`application/x-www-form-urlencoded`) to `url` with the
+    /// client's credentials, as RFC 7662 §2.1 asks, and returns the body.
+    pub(crate) async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        client: (&str, &str),
+        auth: ClientAuth,
+    ) -> Result<Vec<u8>, FetchError> {
+        let (id, secret) = client;
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        let mut request = self.client.post(url).header("accept", "application/json");
+        match auth {
+            ClientAuth::Basic => {
+                // RFC 6749 §2.3.1: id and secret are form-encoded before Basic.
+                let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let pair = format!("{}:{}", encode(id), encode(secret));
+                let value = base64::engine::general_purpose::STANDARD.encode(pair);
+                request = request.header("authorization", format!("Basic {value}"));
+            }
+            ClientAuth::Post => form.extend([("client_id", id), ("client_secret", secret)]),
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let response =
+            request.header("content-type", "application/x-www-form-urlencoded").body(body).send().await?;
+        self.body(response).await
+    }
+
+    async fn body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
         if !response.status().is_success() {
             return Err(FetchError::Status(response.status().as_u16()));
         }
@@ -149,8 +219,25 @@ impl Fetcher {
         issuer_url: &str,
         expected_issuer: &str,
     ) -> Result<String, FetchError> {
-        let url = format!("{}/.well-known/openid-configuration", issuer_url.trim_end_matches('/'));
-        let body = self.get(&url).await?;
+        self.discover_url(issuer_url, expected_issuer, Discovered::JwksUri).await
+    }
+
+    /// Resolves the URL `what` names from the issuer's metadata. The OpenID
+    /// document comes first; for the introspection endpoint an issuer without
+    /// one (404) is asked for its RFC 8414 document instead.
+    pub(crate) async fn discover_url(
+        &self,
+        issuer_url: &str,
+        expected_issuer: &str,
+        what: Discovered,
+    ) -> Result<String, FetchError> {
+        let base = issuer_url.trim_end_matches('/');
+        let body = match self.get(&format!("{base}/.well-known/openid-configuration")).await {
+            Err(FetchError::Status(404)) if what == Discovered::IntrospectionEndpoint => {
+                self.get(&format!("{base}/.well-known/oauth-authorization-server")).await?
+            }
+            other => other?,
+        };
         let document: DiscoveryDocument = serde_json::from_slice(&body).map_err(FetchError::Discovery)?;
         if document.issuer != expected_issuer {
             return Err(FetchError::DiscoveryIssuer {
@@ -158,8 +245,17 @@ impl Fetcher {
                 expected: expected_issuer.to_owned(),
             });
         }
-        check_url(&document.jwks_uri, self.allow_http)
-            .map_err(|source| FetchError::JwksUri { uri: document.jwks_uri.clone(), source })?;
-        Ok(document.jwks_uri)
+        let member = what.member();
+        let url = match what {
+            Discovered::JwksUri => document.jwks_uri,
+            Discovered::IntrospectionEndpoint => document.introspection_endpoint,
+        }
+        .ok_or(FetchError::DiscoveryMissing(member))?;
+        check_url(&url, self.allow_http).map_err(|source| FetchError::DiscoveredUrl {
+            member,
+            uri: url.clone(),
+            source,
+        })?;
+        Ok(url)
     }
 }

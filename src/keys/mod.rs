@@ -1,13 +1,17 @@
-//! Keys: JWKS documents parsed into ready-to-use verification keys, and the
-//! [`KeySource`] seam behind which fetching, file watching and caching
-//! happen. The only part of gatehouse that does network or file I/O for key
-//! material.
+//! Keys: what a provider checks credentials against. JWKS documents parsed
+//! into ready-to-use verification keys behind the [`KeySource`] seam (where
+//! fetching, file watching and caching happen); for opaque credentials, the
+//! provider's token introspection client with its answer cache
+//! ([`Introspector`]) and its API-key file ([`ApiKeys`]). The only part of
+//! gatehouse that does network or file I/O for credential material.
 //!
-//! `config` builds a [`KeysSpec`] per provider; [`start`] turns it into a
-//! running source. Nothing here knows the configuration file.
+//! `config` builds a [`KeysSpec`] per provider; [`start`] turns it into
+//! running [`ProviderKeys`]. Nothing here knows the configuration file.
 
+mod api_keys;
 mod fetch;
 mod file;
+mod introspect;
 mod jwk;
 mod key;
 mod metrics;
@@ -19,7 +23,9 @@ use std::sync::Arc;
 
 use crate::alg::Algorithm;
 
-pub(crate) use fetch::{check_url, FetchSettings};
+pub(crate) use api_keys::{key_sha256_hex, ApiKeys, ApiKeysError};
+pub(crate) use fetch::{check_url, ClientAuth, FetchSettings};
+pub(crate) use introspect::{Answer, Endpoint, IntrospectionSpec, Introspector};
 pub use jwk::{parse_jwks, JwksError, LoadedKeys, SkipReason, SkippedKey, DEFAULT_MAX_KEYS};
 pub use key::{KeyError, KeyLookup, KeySet, VerifyingKey};
 pub(crate) use metrics::KeyMetrics;
@@ -38,11 +44,33 @@ pub(crate) struct KeysSpec {
     /// The provider's pinned algorithms; a key never serves another.
     pub(crate) allowed: Vec<Algorithm>,
     pub(crate) location: KeyLocation,
+    /// Opaque tokens are introspected (RFC 7662).
+    pub(crate) introspection: Option<IntrospectionSpec>,
+    /// API keys from this watched file.
+    pub(crate) api_keys: Option<PathBuf>,
+}
+
+/// A provider's running credential sources.
+#[derive(Clone)]
+pub(crate) struct ProviderKeys {
+    /// Its JWS keys (an empty set for a provider without any).
+    pub(crate) jws: Arc<dyn KeySource>,
+    pub(crate) introspection: Option<Arc<Introspector>>,
+    pub(crate) api_keys: Option<Arc<ApiKeys>>,
+}
+
+impl From<Arc<dyn KeySource>> for ProviderKeys {
+    /// JWS keys only.
+    fn from(jws: Arc<dyn KeySource>) -> Self {
+        Self { jws, introspection: None, api_keys: None }
+    }
 }
 
 /// Where a provider's keys are.
 #[derive(Debug, Clone)]
 pub(crate) enum KeyLocation {
+    /// No JWS keys: the provider takes opaque tokens or API keys only.
+    None,
     /// A JWKS written into the config, parsed when the config was built.
     Inline { document: String, keys: Arc<KeySet> },
     /// A JWKS file, read at start and re-read when it changes.
@@ -61,6 +89,7 @@ impl PartialEq for KeyLocation {
             (Self::File(a), Self::File(b)) => a == b,
             (Self::HmacSecret(a), Self::HmacSecret(b)) => a == b,
             (Self::Remote(a), Self::Remote(b)) => a == b,
+            (Self::None, Self::None) => true,
             _ => false,
         }
     }
@@ -89,6 +118,10 @@ pub(crate) enum SourceError {
     Key(#[from] KeyError),
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("the introspection client secret is not UTF-8")]
+    SecretNotUtf8,
+    #[error("API keys: {0}")]
+    ApiKeys(#[from] ApiKeysError),
 }
 
 /// A provider whose key source could not start.
@@ -104,7 +137,7 @@ pub(crate) struct StartError {
 pub(crate) fn start_all(
     specs: &[KeysSpec],
     metrics: &Arc<KeyMetrics>,
-) -> Result<Vec<Arc<dyn KeySource>>, StartError> {
+) -> Result<Vec<ProviderKeys>, StartError> {
     specs
         .iter()
         .map(|spec| {
@@ -113,10 +146,27 @@ pub(crate) fn start_all(
         .collect()
 }
 
-/// Starts the key source `spec` describes. Remote and file sources start
-/// their background tasks (this needs a Tokio runtime).
-pub(crate) fn start(spec: &KeysSpec, metrics: &Arc<KeyMetrics>) -> Result<Arc<dyn KeySource>, SourceError> {
+/// Starts the credential sources `spec` describes. Remote and file sources
+/// start their background tasks (this needs a Tokio runtime).
+pub(crate) fn start(spec: &KeysSpec, metrics: &Arc<KeyMetrics>) -> Result<ProviderKeys, SourceError> {
+    let introspection = match &spec.introspection {
+        Some(introspection) => {
+            let secret = introspect::read_client_secret(&introspection.client_secret)?;
+            Some(Arc::new(Introspector::new(&spec.provider, introspection.clone(), secret, metrics.clone())?))
+        }
+        None => None,
+    };
+    let api_keys = match &spec.api_keys {
+        Some(path) => Some(ApiKeys::start(&spec.provider, path.clone(), metrics.clone())?),
+        None => None,
+    };
+    Ok(ProviderKeys { jws: start_jws(spec, metrics)?, introspection, api_keys })
+}
+
+/// Starts the JWS key source `spec` describes.
+fn start_jws(spec: &KeysSpec, metrics: &Arc<KeyMetrics>) -> Result<Arc<dyn KeySource>, SourceError> {
     match &spec.location {
+        KeyLocation::None => Ok(Arc::new(StaticKeys::new(KeySet::new(Vec::new()), "none"))),
         KeyLocation::Inline { keys, .. } => {
             metrics.loaded(&spec.provider, keys.len());
             Ok(Arc::new(StaticKeys::shared(keys.clone(), "inline")))
@@ -152,7 +202,7 @@ pub(crate) fn parse_inline(
     Ok(loaded.set)
 }
 
-fn read_secret(secret: &Secret) -> Result<Vec<u8>, SourceError> {
+pub(crate) fn read_secret(secret: &Secret) -> Result<Vec<u8>, SourceError> {
     match secret {
         Secret::Env(name) => std::env::var(name)
             .map(String::into_bytes)

@@ -25,6 +25,7 @@ fn rules() -> Validation {
         clock_skew_secs: 60,
         max_lifetime_secs: None,
         require_expiration: true,
+        token_types: Vec::new(),
     }
 }
 
@@ -47,7 +48,7 @@ fn a_good_token_verifies_and_keeps_its_claims() {
     let token = sign(HEADER, &claims(""));
     let verified = check(&token).unwrap();
     assert_eq!(verified.claims["sub"], "alice");
-    assert_eq!(verified.alg, Algorithm::HS256);
+    assert_eq!(verified.origin, Origin::Signature(Algorithm::HS256));
     assert_eq!(verified.payload_b64, None, "kept only for a provider with payload_header");
 }
 
@@ -202,7 +203,7 @@ fn every_algorithm_verifies_through_parse_and_verify() {
         let body = serde_json::json!({"iss": "https://idp", "aud": "api", "sub": "alice", "exp": NOW + 60});
         let token = key.mint(&body).unwrap();
         let verified = parse(&token, 8192).unwrap().verify(&keys, &rules, NOW).unwrap();
-        assert_eq!(verified.alg, alg);
+        assert_eq!(verified.origin, Origin::Signature(alg));
         // The same token with another payload fails, and another key of the same kind never verifies it.
         let (head, rest) = token.split_once('.').unwrap();
         let (_, signature) = rest.split_once('.').unwrap();
