@@ -78,8 +78,13 @@ fn verify_token(
                     {
                         introspected(provider, digest, now)
                     }
-                    (Ok(_), Some(digest)) if !provider.jws && provider.introspection.is_some() => {
-                        introspected(provider, digest, now)
+                    // A JWS for a provider without keys: its server may
+                    // introspect its own JWTs, never another issuer's.
+                    (Ok(token), Some(digest)) if !provider.jws && provider.introspection.is_some() => {
+                        match token.issuer() {
+                            Some(iss) if iss != provider.validation.issuer => Attempt::NotMine,
+                            _ => introspected(provider, digest, now),
+                        }
                     }
                     (Ok(token), _) if provider.jws => signed(provider, token, now),
                     (Ok(_), _) => Attempt::NotMine,

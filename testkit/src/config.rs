@@ -62,3 +62,45 @@ rules:
         )
     }
 }
+
+/// Provider `corp` (as in [`CorpConfig`], keys inline) beside provider `as`:
+/// opaque tokens of [`crate::AS_ISSUER`] introspected at `endpoint` as client
+/// [`crate::idp::CLIENT_ID`] with the secret in `secret_file`, `sub` into
+/// `x-user-id`; `settings` is added inside `introspection:` (e.g.
+/// `cache_ttl: 1s, wait: 2s`) and `provider` inside the `as` provider (e.g.
+/// `clock_skew: 0s`). Rules: `/api` takes either provider's token,
+/// `/admin` an `as` token with scope `admin`.
+pub fn introspection_config(
+    corp: &crate::SigningKey,
+    endpoint: &str,
+    secret_file: &std::path::Path,
+    settings: &str,
+    provider: &str,
+) -> String {
+    let jwks = crate::inline_jwks(&[corp]);
+    format!(
+        r#"
+providers:
+  - name: corp
+    issuer: {ISSUER}
+    audiences: [{AUDIENCE}]
+    algorithms: [ES256]
+    jwks: {{ inline: '{jwks}' }}
+    claims_to_headers: [{{ claim: sub, header: x-user-id }}]
+  - name: as
+    issuer: {as_issuer}
+    audiences: [{AUDIENCE}]
+    introspection: {{ endpoint: "{endpoint}", client_id: {client}, client_secret: {{ file: "{secret}" }}, {settings} }}
+    claims_to_headers: [{{ claim: sub, header: x-user-id }}, {{ claim: client_id, header: x-client-id }}]
+    {provider}
+rules:
+  - match: {{ path_prefix: /api }}
+    require: {{ providers: [corp, as] }}
+  - match: {{ path_prefix: /admin }}
+    require: {{ providers: [as], scopes_all: [admin] }}
+"#,
+        as_issuer = crate::AS_ISSUER,
+        client = crate::idp::CLIENT_ID,
+        secret = secret_file.display(),
+    )
+}

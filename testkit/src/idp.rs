@@ -1,7 +1,8 @@
 //! A fake identity provider served from the test itself on 127.0.0.1:0: a
-//! JWKS at `/jwks.json` and an OIDC discovery document at
-//! `/.well-known/openid-configuration`, both switchable at will, with separate
-//! request counters.
+//! JWKS at `/jwks.json`, an OIDC discovery document at
+//! `/.well-known/openid-configuration` and an RFC 7662 introspection
+//! endpoint at `/introspect`, each switchable at will, with separate request
+//! counters.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -12,7 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 /// Size of the [`Mode::Huge`] and [`Mode::HugeChunked`] bodies: 2 MiB.
@@ -46,9 +47,41 @@ pub enum Discovery {
     Raw(&'static str, String),
 }
 
+/// What the fake IdP answers on `/introspect` (to an authenticated client).
+#[derive(Clone)]
+pub enum Introspection {
+    /// 200 with the answer set for the token by [`Idp::answer`], else
+    /// `{"active": false}` (the default).
+    Answers,
+    /// 500.
+    Fail,
+    /// 200 with a body that is not an introspection response.
+    Garbage,
+    /// Never answers (sleeps a minute first).
+    Hang,
+}
+
+/// The client the introspection endpoint accepts.
+pub const CLIENT_ID: &str = "gatehouse";
+/// Its secret (with characters RFC 6749 §2.3.1 form-encodes inside Basic).
+pub const CLIENT_SECRET: &str = "s3cret:with+special&chars";
+
+/// How the last introspection request authenticated its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    Basic,
+    Post,
+}
+
 struct IdpState {
     mode: Mutex<Mode>,
     discovery: Mutex<Discovery>,
+    introspection: Mutex<Introspection>,
+    answers: Mutex<std::collections::HashMap<String, serde_json::Value>>,
+    last_client_auth: Mutex<Option<ClientAuth>>,
+    introspection_requests: AtomicUsize,
+    /// The bound address, for the discovery document's endpoint URL.
+    addr: OnceLock<SocketAddr>,
     /// Added before every answer (both paths).
     delay_ms: AtomicU64,
     jwks_requests: AtomicUsize,
@@ -70,13 +103,20 @@ impl Idp {
             delay_ms: AtomicU64::new(0),
             jwks_requests: AtomicUsize::new(0),
             discovery_requests: AtomicUsize::new(0),
+            introspection: Mutex::new(Introspection::Answers),
+            answers: Mutex::new(Default::default()),
+            last_client_auth: Mutex::new(None),
+            introspection_requests: AtomicUsize::new(0),
+            addr: OnceLock::new(),
         });
         let router = Router::new()
             .route("/jwks.json", get(jwks_handler))
             .route("/.well-known/openid-configuration", get(discovery_handler))
+            .route("/introspect", post(introspect_handler))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind idp");
         let addr = listener.local_addr().unwrap();
+        let _ = state.addr.set(addr);
         let task = tokio::spawn(async move {
             axum::serve(listener, router).await.expect("idp server");
         });
@@ -114,6 +154,31 @@ impl Idp {
     /// Requests received on the discovery path (counted on arrival).
     pub fn discovery_requests(&self) -> usize {
         self.state.discovery_requests.load(Ordering::SeqCst)
+    }
+
+    /// The introspection endpoint's URL.
+    pub fn introspection_uri(&self) -> String {
+        format!("http://{}/introspect", self.addr)
+    }
+
+    pub fn set_introspection(&self, mode: Introspection) {
+        *self.state.introspection.lock().unwrap() = mode;
+    }
+
+    /// What `/introspect` answers for `token` from now on (an object with
+    /// `active`, as RFC 7662 §2.2 describes).
+    pub fn answer(&self, token: &str, answer: serde_json::Value) {
+        self.state.answers.lock().unwrap().insert(token.to_owned(), answer);
+    }
+
+    /// Introspection requests received (counted on arrival, authenticated or not).
+    pub fn introspections(&self) -> usize {
+        self.state.introspection_requests.load(Ordering::SeqCst)
+    }
+
+    /// How the last authenticated introspection request sent its client credentials.
+    pub fn last_client_auth(&self) -> Option<ClientAuth> {
+        *self.state.last_client_auth.lock().unwrap()
     }
 
     /// Polls until the IdP has been asked for the JWKS at least `n` times.
@@ -180,6 +245,7 @@ async fn discovery_handler(State(state): State<Arc<IdpState>>) -> Response {
             serde_json::json!({
                 "issuer": issuer,
                 "jwks_uri": jwks_uri,
+                "introspection_endpoint": format!("http://{}/introspect", state.addr.get().expect("bound")),
                 "authorization_endpoint": format!("{issuer}/authorize"),
                 "token_endpoint": format!("{issuer}/token"),
                 "response_types_supported": ["code"],
@@ -192,6 +258,69 @@ async fn discovery_handler(State(state): State<Arc<IdpState>>) -> Response {
             (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
         }
     }
+}
+
+/// RFC 7662 §2.1: a POST with `token`, from a client authenticated by Basic
+/// (form-encoded id and secret, RFC 6749 §2.3.1) or by form members; 401
+/// otherwise.
+async fn introspect_handler(
+    State(state): State<Arc<IdpState>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    state.introspection_requests.fetch_add(1, Ordering::SeqCst);
+    delay(&state).await;
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&body).into_owned().collect();
+    let Some(auth) = client_auth(&headers, &form) else {
+        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic")], "bad client")
+            .into_response();
+    };
+    *state.last_client_auth.lock().unwrap() = Some(auth);
+    let mode = state.introspection.lock().unwrap().clone();
+    match mode {
+        Introspection::Answers => {
+            let Some(token) = form.get("token") else {
+                return (StatusCode::BAD_REQUEST, "no token").into_response();
+            };
+            let answers = state.answers.lock().unwrap();
+            let answer = answers.get(token).cloned().unwrap_or(serde_json::json!({ "active": false }));
+            json(answer.to_string())
+        }
+        Introspection::Fail => (StatusCode::INTERNAL_SERVER_ERROR, "as is down").into_response(),
+        Introspection::Garbage => json(r#"{"activ": true, "sub": "x"}"#),
+        Introspection::Hang => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            (StatusCode::INTERNAL_SERVER_ERROR, "hung").into_response()
+        }
+    }
+}
+
+/// Which way the request authenticated [`CLIENT_ID`], if it did.
+fn client_auth(
+    headers: &axum::http::HeaderMap,
+    form: &std::collections::HashMap<String, String>,
+) -> Option<ClientAuth> {
+    use base64::Engine;
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let encoded = value.strip_prefix("Basic ")?;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (id, secret) = text.split_once(':')?;
+        let decode = |s: &str| -> String {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        return (decode(id) == CLIENT_ID
+            && decode(secret) == CLIENT_SECRET
+            && !form.contains_key("client_secret"))
+        .then_some(ClientAuth::Basic);
+    }
+    let id = form.get("client_id")?;
+    let secret = form.get("client_secret")?;
+    (id == CLIENT_ID && secret == CLIENT_SECRET).then_some(ClientAuth::Post)
 }
 
 /// 2 MiB of well-formed JWKS JSON: many EC keys, built once.

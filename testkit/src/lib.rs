@@ -37,7 +37,10 @@ pub use gatehouse::internals::{
     echo_router, jwks_json, unix_now, Algorithm, CheckRequestBuilder, SigningKey,
 };
 pub use served::{Checker, Gatehouse};
-pub use tokens::{bearer, claims, es256_key, inline_jwks, random_key, token, token_with, AUDIENCE, ISSUER};
+pub use tokens::{
+    active_answer, bearer, claims, es256_key, inline_jwks, opaque_token, random_key, token, token_with,
+    typed_token, AS_ISSUER, AUDIENCE, ISSUER,
+};
 
 /// The repository's root directory (the shipped configs are found from it).
 pub fn repo_root() -> PathBuf {

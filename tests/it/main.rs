@@ -14,6 +14,7 @@ mod flood;
 mod grpc_check;
 mod jwks_cache;
 mod limits;
+mod opaque;
 mod operations;
 mod oracle;
 mod proxies;
