@@ -71,6 +71,11 @@ pub fn identity_headers(policy: &Policy) -> &[std::sync::Arc<str>] {
     &policy.identity_headers
 }
 
+/// The lower-case hex SHA-256 of an API key: its `api_keys.file` entry.
+pub fn api_key_sha256_hex(key: &str) -> String {
+    crate::keys::key_sha256_hex(key)
+}
+
 /// The short hash that stands in logs for a subject.
 pub fn short_hash(value: &str) -> String {
     crate::redact::short_hash(value)

@@ -263,3 +263,112 @@ fn unknown_kid_limits_have_defaults_and_bounds() {
     }
     assert_eq!(paths(&with("{ unknown_kid_wait: soon }")), vec!["limits.unknown_kid_wait".to_owned()]);
 }
+
+#[test]
+fn opaque_credential_problems_are_reported_with_their_key_paths() {
+    let yaml = r#"
+providers:
+  - name: as
+    issuer: https://as.example
+    token_types: [at+jwt]
+    introspection:
+      endpoint: http://as.example/introspect
+      client_id: ""
+      client_secret: { env: GATEHOUSE_TEST_SECRET_THAT_IS_NEVER_SET }
+      cache_ttl: 0s
+      wait: 5s
+      timeout: 1s
+      max_in_flight: 0
+  - name: both
+    issuer: https://b.example
+    introspection: { discovery: true, endpoint: https://b.example/i, client_id: g, client_secret: { file: /s } }
+  - name: keys
+    issuer: https://keys.example
+    jwks: { uri: https://keys.example/jwks }
+    api_keys: { file: /etc/keys.yaml, header: "bad header" }
+    token_sources: [ { header: x-key } ]
+  - name: nothing
+    issuer: https://n.example
+"#;
+    let found = paths(yaml);
+    for expected in [
+        "providers[0].token_types",
+        "providers[0].introspection.endpoint",
+        "providers[0].introspection.client_id",
+        "providers[0].introspection.client_secret.env",
+        "providers[0].introspection.cache_ttl",
+        "providers[0].introspection.wait",
+        "providers[0].introspection.max_in_flight",
+        "providers[1].introspection",
+        "providers[2].jwks",
+        "providers[2].token_sources",
+        "providers[2].api_keys.header",
+        "providers[3]",
+    ] {
+        assert!(found.contains(&expected.to_owned()), "missing {expected} in {found:?}");
+    }
+    let secret = problems(yaml).into_iter().find(|p| p.path.ends_with("client_secret.env")).unwrap();
+    assert!(secret.message.contains("GATEHOUSE_TEST_SECRET_THAT_IS_NEVER_SET` is not set"), "{secret:?}");
+}
+
+#[test]
+fn opaque_providers_build_their_specs_and_token_sources() {
+    let yaml = r#"
+providers:
+  - name: as
+    issuer: https://as.example
+    jwks: { uri: https://as.example/jwks }
+    token_types: [AT+JWT, application/at+jwt]
+    introspection: { endpoint: https://as.example/introspect, client_id: g, client_secret: { file: /s }, auth_method: client_secret_post }
+  - name: partners
+    issuer: https://keys.partners
+    api_keys: { file: /etc/keys.yaml }
+"#;
+    let specs = from_yaml(yaml).unwrap();
+    let introspection = specs.keys[0].introspection.as_ref().unwrap();
+    assert_eq!(introspection.endpoint, crate::keys::Endpoint::Url("https://as.example/introspect".into()));
+    assert_eq!(introspection.auth, crate::keys::ClientAuth::Post);
+    assert_eq!(
+        (introspection.cache_ttl, introspection.negative_ttl),
+        (Duration::from_secs(60), Duration::from_secs(5))
+    );
+    assert_eq!(specs.policy.providers[0].validation.token_types, vec!["at+jwt".to_owned()]);
+    assert!(specs.policy.providers[0].jws);
+    assert!(!specs.policy.providers[1].jws);
+    assert_eq!(specs.keys[1].api_keys.as_deref(), Some(std::path::Path::new("/etc/keys.yaml")));
+    assert_eq!(
+        specs.policy.providers[1].token_sources,
+        vec![
+            crate::authz::TokenSource::header("x-api-key", None),
+            crate::authz::TokenSource::header("authorization", Some("ApiKey")),
+        ]
+    );
+    // The JWS provider with an audience and no token_types gets advice; these have none.
+    assert!(specs.notes().is_empty(), "{:?}", specs.notes());
+    let advised = from_yaml(&MINIMAL.replace("    jwks:", "    audiences: [api]\n    jwks:")).unwrap();
+    assert_eq!(
+        advised.notes().iter().map(|n| n.path.as_str()).collect::<Vec<_>>(),
+        ["providers[0].token_types"]
+    );
+}
+
+#[test]
+fn token_types_compare_case_insensitively_with_or_without_the_application_prefix() {
+    let mut validation = crate::authz::Validation {
+        issuer: "i".into(),
+        audiences: Vec::new(),
+        algorithms: Vec::new(),
+        clock_skew_secs: 0,
+        max_lifetime_secs: None,
+        require_expiration: true,
+        token_types: Vec::new(),
+    };
+    assert!(validation.accepts_type(None) && validation.accepts_type(Some("JWT")), "off: anything goes");
+    validation.token_types = vec!["at+jwt".into()];
+    for typ in ["at+jwt", "AT+JWT", "application/at+jwt", "Application/At+Jwt"] {
+        assert!(validation.accepts_type(Some(typ)), "{typ}");
+    }
+    for typ in [None, Some("JWT"), Some("jwt"), Some("application/jwt"), Some("at+jwt "), Some("")] {
+        assert!(!validation.accepts_type(typ), "{typ:?}");
+    }
+}

@@ -332,3 +332,40 @@ revocation: {{ file: {out}/revoked.yaml }}
     let revoked = explain(&["--path", "/orders/7", "--token", &bob]);
     assert!(revoked.contains("DENY") && revoked.contains("token revoked"), "{revoked}");
 }
+
+/// `check-config` names an introspection secret whose variable is not set,
+/// by its key path, and advises `token_types` where an ID token could pass.
+#[test]
+fn check_config_reports_unset_secrets_and_advises_token_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let unset = write(
+        dir.path(),
+        "unset.yaml",
+        r#"
+providers:
+  - name: as
+    issuer: https://as.example
+    introspection: { endpoint: https://as.example/introspect, client_id: gatehouse, client_secret: { env: AS_CLIENT_SECRET } }
+"#,
+    );
+    let output = run(gatehouse_command(&["check-config", "--config", unset.to_str().unwrap()])
+        .env_remove("AS_CLIENT_SECRET"));
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("providers[0].introspection.client_secret.env: environment variable `AS_CLIENT_SECRET` is not set"),
+        "{stderr}"
+    );
+    let output = run(gatehouse_command(&["check-config", "--config", unset.to_str().unwrap()])
+        .env("AS_CLIENT_SECRET", "s"));
+    assert!(output.status.success(), "{output:?}");
+
+    let advised = write(
+        dir.path(),
+        "advised.yaml",
+        "providers:\n  - { name: corp, issuer: https://idp, audiences: [api], jwks: { uri: https://idp/jwks } }\n",
+    );
+    let output = run(&mut gatehouse_command(&["check-config", "--config", advised.to_str().unwrap()]));
+    assert!(output.status.success(), "{output:?}");
+    assert!(text(&output.stdout).contains("note: providers[0].token_types: not set"), "{output:?}");
+}

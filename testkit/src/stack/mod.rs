@@ -42,8 +42,10 @@ pub struct StackOptions {
     /// (e.g. `encode_raw_headers`, `gatehouse_host`).
     pub values: Vec<(&'static str, String)>,
     /// The gatehouse config without `server:` (the stack adds it); `{JWKS_URI}`
-    /// is replaced with the IdP's JWKS URL and `{ADMIN_ADDR}` with a free
-    /// address of each replica's own.
+    /// is replaced with the IdP's JWKS URL, `{INTROSPECTION_URI}` with its
+    /// introspection endpoint, `{CLIENT_SECRET_FILE}` with a file holding
+    /// [`crate::idp::CLIENT_SECRET`], and `{ADMIN_ADDR}` with a free address
+    /// of each replica's own.
     pub gatehouse_yaml: String,
     /// The JWKS document the IdP serves at first.
     pub jwks: String,
@@ -156,7 +158,13 @@ impl Stack {
         let dir = tempfile::Builder::new().prefix("gatehouse-proxy-e2e-").tempdir().expect("temp dir");
         let idp = Idp::start(Mode::Serve(options.jwks.clone())).await;
         let upstream = Upstream::start().await;
-        let yaml = options.gatehouse_yaml.replace("{JWKS_URI}", &idp.uri());
+        let secret = dir.path().join("client-secret");
+        std::fs::write(&secret, crate::idp::CLIENT_SECRET).expect("write the client secret");
+        let yaml = options
+            .gatehouse_yaml
+            .replace("{JWKS_URI}", &idp.uri())
+            .replace("{INTROSPECTION_URI}", &idp.introspection_uri())
+            .replace("{CLIENT_SECRET_FILE}", &secret.display().to_string());
         let replicas: Vec<Replica> =
             (0..options.replicas.max(1)).map(|i| Replica::write(dir.path(), i, &yaml)).collect();
         let launch =

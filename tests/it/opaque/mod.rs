@@ -2,8 +2,10 @@
 //! and `token_types` pinning for JWS providers.
 
 mod api_keys;
+mod envoy;
 mod introspection;
 mod introspection_load;
+mod logs;
 mod token_types;
 
 use gatehouse::internals::wire::CheckResponse;
