@@ -70,7 +70,9 @@ pub(super) fn build_revocation(
     });
     let issuers: Vec<IssuerLifetime> = issuers.collect();
     for (index, issuer) in issuers.iter().enumerate() {
-        if issuer.max_token_age.is_none_or(|age| age > revocation.retention) {
+        // An API key has no lifetime to bound; removing its line ends it.
+        let api_keys = config.providers[index].api_keys.is_some();
+        if !api_keys && issuer.max_token_age.is_none_or(|age| age > revocation.retention) {
             warnings.push(Problem::new(
                 format!("providers[{index}].max_lifetime"),
                 "unset or longer than `revocation.retention`: a revocation without `expires_at` may end \

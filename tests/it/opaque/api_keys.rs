@@ -22,6 +22,10 @@ fn new_key(sub: &str, scope: &str) -> (String, String) {
 }
 
 fn config(file: &std::path::Path) -> String {
+    config_with(file, "")
+}
+
+fn config_with(file: &std::path::Path, extra: &str) -> String {
     format!(
         r#"
 providers:
@@ -32,7 +36,7 @@ providers:
 rules:
   - match: {{ path_prefix: /partners }}
     require: {{ providers: [partners], scopes_all: ["orders:read"] }}
-"#,
+{extra}"#,
         file.display()
     )
 }
@@ -102,5 +106,30 @@ async fn a_key_without_the_scope_is_forbidden_and_a_broken_rewrite_keeps_the_key
     std::fs::write(&file, "- key_sha256: 12\n").unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(check(&mut gatehouse, &[("x-api-key", &key)]).await, "insufficient_scope 403");
+    gatehouse.stop().await;
+}
+
+/// The revocation mechanisms name an API key's holder by `sub` under the
+/// provider's issuer, as for a token (a key has no `iat`, so a `sub`
+/// cut-off covers it until the revocation entry expires).
+#[tokio::test]
+async fn an_api_key_holder_is_revoked_by_sub_through_the_revocation_file() {
+    let (key, entry) = new_key("partner-4", "orders:read");
+    let (other_key, other_entry) = new_key("partner-5", "orders:read");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("api-keys.yaml");
+    std::fs::write(&file, format!("{entry}{other_entry}")).unwrap();
+    let revoked = dir.path().join("revoked.yaml");
+    std::fs::write(&revoked, "[]\n").unwrap();
+    let extra = format!("revocation: {{ file: \"{}\", retention: 1h }}\n", revoked.display());
+    let mut gatehouse = Gatehouse::start(&config_with(&file, &extra)).await;
+    assert_eq!(check(&mut gatehouse, &[("x-api-key", &key)]).await, "allow partner-4");
+    std::fs::write(&revoked, "- { issuer: https://keys.partners, sub: partner-4 }\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while check(&mut gatehouse, &[("x-api-key", &key)]).await != "revoked 401" {
+        assert!(Instant::now() < deadline, "the revocation by sub did not apply");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(check(&mut gatehouse, &[("x-api-key", &other_key)]).await, "allow partner-5");
     gatehouse.stop().await;
 }
