@@ -52,8 +52,8 @@ server: {{ grpc_addr: "{grpc}", http_addr: "{http}" }}
     std::fs::write(&path, &yaml).unwrap();
     let mut command = gatehouse_command(&["serve", "--config", path.to_str().unwrap()]);
     command.env("GATEHOUSE_LOG", "trace");
-    let served = Served::spawn_command(dir.path(), command);
-    ops::wait_readyz(http, 200, Duration::from_secs(10)).await;
+    let mut served = Served::spawn_command(dir.path(), command);
+    served.wait_ready(http, Duration::from_secs(10)).await;
     let mut checker = Checker::connect(grpc).await;
 
     let active = opaque_token();
