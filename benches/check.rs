@@ -1,7 +1,7 @@
 //! Check-path benchmarks: decisions (cache hit and fresh verification per
 //! algorithm), bare JWT verification, rule selection over 100 rules, protobuf
-//! wire costs, one whole Check without the gRPC transport, and what
-//! revocations add to a cache hit.
+//! wire costs, one whole Check without the gRPC transport, what revocations
+//! add to a cache hit, and opaque credentials (introspected tokens, API keys).
 //!
 //! Run with `cargo bench --bench check`. Under `cargo test --all-targets` each
 //! benchmark runs once, so every fixture below is checked with assertions that
@@ -22,6 +22,9 @@ use gatehouse::internals::{
     DEFAULT_MAX_KEYS,
 };
 use gatehouse_testkit::{unix_now, Algorithm, CheckRequestBuilder, SigningKey};
+
+#[path = "check/opaque.rs"]
+mod opaque;
 
 const ISSUER: &str = "https://idp.example.com";
 const ALGORITHMS: [Algorithm; 4] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA, Algorithm::HS256];
@@ -137,7 +140,11 @@ fn hundred_rules() -> String {
 /// map): 20 headers including the bearer token, a path with a query string,
 /// peers and context extensions.
 fn check_request(token: &str, path: &str) -> CheckRequest {
-    let bearer = format!("Bearer {token}");
+    check_request_with(&format!("Bearer {token}"), path)
+}
+
+/// [`check_request`] with this `authorization` value (`Bearer ..`, `ApiKey ..`).
+fn check_request_with(authorization: &str, path: &str) -> CheckRequest {
     let headers = [
         (":authority", "api.example.com"),
         (":method", "GET"),
@@ -146,7 +153,7 @@ fn check_request(token: &str, path: &str) -> CheckRequest {
         ("accept", "application/json, text/plain, */*"),
         ("accept-encoding", "gzip, deflate, br, zstd"),
         ("accept-language", "en-GB,en;q=0.9,de;q=0.8"),
-        ("authorization", bearer.as_str()),
+        ("authorization", authorization),
         ("cache-control", "no-cache"),
         ("cookie", "session_hint=1; theme=dark; _ga=GA1.2.1234567890.1700000000"),
         ("origin", "https://app.example.com"),
@@ -216,6 +223,7 @@ fn benches(c: &mut Criterion) {
     wire(c, rs256, now);
     end_to_end(c, rs256, now);
     revocation(c, rs256, now);
+    opaque::benches(c, rs256, now);
 }
 
 fn decision(c: &mut Criterion, fixtures: &[Fixture], now: u64) {
