@@ -43,6 +43,20 @@ pub(super) fn build_credentials(
             }
         }
     }
+    if !provider.has_keys() {
+        // Only a JWS has a payload to forward or can be a logout token.
+        for (key, set) in [
+            ("payload_header", provider.payload_header.is_some()),
+            ("backchannel_logout", provider.backchannel_logout),
+        ] {
+            if set {
+                problems.push(Problem::new(
+                    format!("{path}.{key}"),
+                    "applies to JWS tokens; this provider has no `jwks` or `hmac_secret`",
+                ));
+            }
+        }
+    }
     let introspection = provider
         .introspection
         .as_ref()

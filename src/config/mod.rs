@@ -355,7 +355,8 @@ pub(crate) struct LimitsConfig {
     /// one is answered at once (401 `unknown_kid`), so a flood of random
     /// `kid`s cannot take every `max_concurrent_checks` permit. At least 1
     /// and below `max_concurrent_checks`. Default 1000, or half of
-    /// `max_concurrent_checks` if that is less.
+    /// `max_concurrent_checks` if that is less. The same bound, counted
+    /// apart, applies to Checks waiting on a token introspection call.
     pub(crate) max_unknown_kid_waiters: Option<usize>,
 }
 

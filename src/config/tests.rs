@@ -289,6 +289,11 @@ providers:
     token_sources: [ { header: x-key } ]
   - name: nothing
     issuer: https://n.example
+  - name: opaque-only
+    issuer: https://o.example
+    payload_header: x-payload
+    backchannel_logout: true
+    api_keys: { file: /k }
 "#;
     let found = paths(yaml);
     for expected in [
@@ -304,6 +309,8 @@ providers:
         "providers[2].token_sources",
         "providers[2].api_keys.header",
         "providers[3]",
+        "providers[4].payload_header",
+        "providers[4].backchannel_logout",
     ] {
         assert!(found.contains(&expected.to_owned()), "missing {expected} in {found:?}");
     }

@@ -139,3 +139,22 @@ async fn a_random_token_flood_against_a_hung_server_leaves_answered_tokens_alone
     assert!(calls <= 1 + MAX_IN_FLIGHT, "{calls} calls: more than max_in_flight ({MAX_IN_FLIGHT}) at once");
     setup.gatehouse.stop().await;
 }
+
+/// With the verified-token cache on (the default), a token's entry there
+/// lives no longer than its introspection answer: after `cache_ttl` the
+/// server is asked again.
+#[tokio::test]
+async fn the_token_cache_keeps_an_introspected_token_no_longer_than_cache_ttl() {
+    let mut setup = Setup::start("cache_ttl: 1s, wait: 2s", "").await;
+    let token = setup.token(active_answer(json!({})));
+    for _ in 0..3 {
+        assert_eq!(setup.check("/api/orders", &token).await, "allow alice");
+    }
+    assert_eq!(setup.idp.introspections(), 1);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // The server changed its mind meanwhile: the next Check hears it.
+    setup.idp.answer(&token, json!({ "active": false }));
+    assert_eq!(setup.check("/api/orders", &token).await, "inactive_token 401");
+    assert_eq!(setup.idp.introspections(), 2);
+    setup.gatehouse.stop().await;
+}
