@@ -7,6 +7,7 @@
 
 mod build;
 mod build_credentials;
+mod build_keys;
 mod build_revocation;
 mod build_rules;
 mod credentials;
