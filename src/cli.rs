@@ -1,15 +1,16 @@
-//! Command-line interface: `serve`, `check-config`, `explain` and the `dev` helpers.
+//! Command-line interface: `serve`, `check-config`, `explain`, `revoke`, `config schema`,
+//! `completions`, `man` and the `dev` helpers.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::telemetry::LogFormat;
 
 /// Gatehouse: JWT authorization for Envoy's ext_authz (gRPC v3).
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse", version, about)]
+#[command(name = "gatehouse", version = VERSION, about)]
 struct Cli {
     /// Log line format.
     #[arg(long, global = true, value_enum, default_value = "text", env = "GATEHOUSE_LOG_FORMAT")]
@@ -20,6 +21,16 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// `gatehouse --version`: the release, the git revision and the build profile.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("GATEHOUSE_GIT_REVISION"),
+    ", ",
+    env!("GATEHOUSE_BUILD_PROFILE"),
+    ")"
+);
 
 /// The `gatehouse` binary: parses the command line, sets up logging, runs the command.
 pub fn main() -> anyhow::Result<ExitCode> {
@@ -60,9 +71,26 @@ enum Command {
     Explain(crate::explain::ExplainArgs),
     /// Revoke a token, a session, a user's or an issuer's tokens on every replica (admin API).
     Revoke(crate::revoke::RevokeArgs),
+    /// The configuration file's JSON Schema and other config tooling.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script (e.g. `gatehouse completions bash > /etc/bash_completion.d/gatehouse`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `gatehouse man > gatehouse.1`.
+    Man,
     /// Local development helpers: signing keys and tokens without an identity provider.
     #[command(subcommand)]
     Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the JSON Schema of the configuration file (for editors: see the README).
+    Schema,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +118,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Revoke(args) => {
             print!("{}", current_thread()?.block_on(crate::revoke::run(&args))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Schema) => {
+            print!("{}", crate::config::config_schema());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "gatehouse", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Dev(DevCommand::Keygen(args)) => {

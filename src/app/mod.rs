@@ -246,11 +246,19 @@ pub fn grpc_builder() -> tonic::transport::Server {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
+    revision: &'static str,
+    profile: &'static str,
 }
 
-/// `gatehouse_build_info{version}`, always 1.
+/// `gatehouse_build_info{version,revision,profile}`, always 1.
 fn register_build_info(registry: &mut Registry) {
     let build = Family::<BuildLabels, Gauge>::default();
-    build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
+    build
+        .get_or_create(&BuildLabels {
+            version: env!("CARGO_PKG_VERSION"),
+            revision: env!("GATEHOUSE_GIT_REVISION"),
+            profile: env!("GATEHOUSE_BUILD_PROFILE"),
+        })
+        .set(1);
     registry.register("gatehouse_build_info", "Build information (always 1)", build);
 }

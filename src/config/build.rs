@@ -136,11 +136,7 @@ pub(crate) fn build(config: &Config) -> Result<Specs, Vec<Problem>> {
         },
         keys,
         server: config.server.clone(),
-        telemetry: config
-            .telemetry
-            .otlp_endpoint
-            .clone()
-            .map(|endpoint| ExportSettings { endpoint, service_name: config.telemetry.service_name.clone() }),
+        telemetry: export_settings(&config.telemetry),
         decision_log: config.decision_log,
         max_concurrent_checks: config.limits.max_concurrent_checks,
         revocation: revocation.spec,
@@ -148,6 +144,16 @@ pub(crate) fn build(config: &Config) -> Result<Specs, Vec<Problem>> {
         warnings,
         notes: super::build_credentials::notes(config),
     })
+}
+
+/// Span export: `telemetry.otlp_endpoint`, else the standard
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`; `service.name` from `telemetry.service_name`,
+/// else `OTEL_SERVICE_NAME` (read when the exporter starts), and further
+/// resource attributes from `OTEL_RESOURCE_ATTRIBUTES` (the SDK reads it).
+fn export_settings(telemetry: &super::TelemetryConfig) -> Option<ExportSettings> {
+    let from_env = || std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|e| !e.trim().is_empty());
+    let endpoint = telemetry.otlp_endpoint.clone().or_else(from_env)?;
+    Some(ExportSettings { endpoint, service_name: telemetry.service_name.clone() })
 }
 
 /// Every provider's spec and keys spec, and the id of each name.

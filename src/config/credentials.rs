@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{duration, SecretSource};
 
 /// `introspection:` — opaque access tokens checked with the authorization
 /// server (RFC 7662). Exactly one of `endpoint` and `discovery: true`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IntrospectionConfig {
     /// The introspection endpoint (https; http only to loopback unless `allow_http`).
@@ -29,18 +30,22 @@ pub(crate) struct IntrospectionConfig {
     pub(crate) auth_method: ClientAuthMethod,
     /// Longest an active answer is reused; never past the token's `exp`. Default `60s`.
     #[serde(default = "default_cache_ttl", with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) cache_ttl: Duration,
     /// How long an inactive answer is reused. Default `5s`.
     #[serde(default = "default_negative_ttl", with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) negative_ttl: Duration,
     /// Connect and total timeout of one call. Default `2s`.
     #[serde(default = "default_timeout", with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) timeout: Duration,
     /// Longest a Check waits for the call its new token started (the call
     /// runs on, for the next Check); past it the Check is denied with 503.
     /// Keep it below the proxy's timeout for the authorizer. At most
     /// `timeout`. Default `300ms`.
     #[serde(default = "default_wait", with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) wait: Duration,
     /// Calls in flight at once; a new token beyond them is denied with 503
     /// (a flood of random tokens cannot pile up calls). Default 64.
@@ -58,7 +63,7 @@ pub(crate) struct IntrospectionConfig {
 }
 
 /// `auth_method:` (RFC 6749 §2.3.1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum ClientAuthMethod {
     /// HTTP Basic authentication.
@@ -91,7 +96,7 @@ fn default_max_bytes() -> usize {
 }
 
 /// `api_keys:` — static keys for machine clients.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ApiKeysConfig {
     /// A YAML list of `{ key_sha256: <hex>, claims: {..} }`, re-read when it

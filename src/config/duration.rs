@@ -2,11 +2,17 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serializer};
 
 pub(crate) fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(de)?;
     parse(&text).map_err(serde::de::Error::custom)
+}
+
+/// Written back in the same syntax (`5m`, `250ms`): the JSON Schema shows
+/// defaults this way.
+pub(crate) fn serialize<S: Serializer>(duration: &Duration, ser: S) -> Result<S::Ok, S::Error> {
+    ser.collect_str(&humantime::format_duration(*duration))
 }
 
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
@@ -21,6 +27,13 @@ pub(crate) mod option {
         match Option::<String>::deserialize(de)? {
             None => Ok(None),
             Some(text) => parse(&text).map(Some).map_err(serde::de::Error::custom),
+        }
+    }
+
+    pub(crate) fn serialize<S: Serializer>(duration: &Option<Duration>, ser: S) -> Result<S::Ok, S::Error> {
+        match duration {
+            Some(duration) => super::serialize(duration, ser),
+            None => ser.serialize_none(),
         }
     }
 }

@@ -4,12 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::duration;
 
 /// Exactly one of `uri`, `discovery`, `file`, `inline`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct JwksConfig {
     /// Remote JWKS URL (https; http only to loopback unless `allow_http`).
@@ -23,20 +24,25 @@ pub(crate) struct JwksConfig {
     pub(crate) inline: Option<String>,
     /// Background refresh period of a remote JWKS (jittered ±10%). Default `5m`.
     #[serde(with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) refresh_interval: Duration,
     /// Least time between two fetches caused by unknown `kid`s. Default `30s`,
     /// or `refresh_interval` if that is shorter.
     #[serde(with = "duration::option")]
+    #[schemars(with = "Option<crate::config::schema::DurationText>")]
     pub(crate) min_refresh_interval: Option<Duration>,
     /// How long the last good key set is served while refreshes fail; after
     /// that its keys are dropped and the provider denies with 503. Default `24h`.
     #[serde(with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) max_stale: Duration,
     /// How long `/readyz` waits for this provider's first key set. Default `30s`.
     #[serde(with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) startup_timeout: Duration,
     /// Connect and total timeout of one fetch. Default `5s`.
     #[serde(with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) timeout: Duration,
     /// Largest response accepted, in bytes. Default 1048576 (1 MiB).
     pub(crate) max_bytes: usize,

@@ -16,11 +16,13 @@ mod jwks;
 mod load;
 mod revocation;
 mod rules;
+mod schema;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::alg::Algorithm;
@@ -37,6 +39,7 @@ pub(crate) use revocation::{AdminSettings, RevocationConfig};
 pub(crate) use rules::{
     AllowMode, ClaimRequirementConfig, HeaderMatchConfig, MatchConfig, RequireConfig, RuleConfig,
 };
+pub(crate) use schema::config_schema;
 
 /// Default for `providers[].token_sources`: the `Authorization: Bearer` header.
 pub(crate) const DEFAULT_AUTH_HEADER: &str = "authorization";
@@ -69,7 +72,7 @@ impl Problem {
 }
 
 /// The whole file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Config {
     /// Listen addresses and shutdown behaviour.
@@ -117,7 +120,7 @@ pub(crate) struct Config {
 ///
 /// Envoy parses and stores the whole Struct on every request, so the default
 /// carries a handful of claims, not the payload.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct DynamicMetadataConfig {
     /// Claims copied to the top level, by dotted path (`org.id` becomes the key
@@ -135,7 +138,7 @@ impl Default for DynamicMetadataConfig {
 
 /// `cache:` — verified tokens, so a token's signature and claims are checked
 /// once, not on every request. Rules still run per request.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct CacheConfig {
     /// Default `true`.
@@ -148,6 +151,7 @@ pub(crate) struct CacheConfig {
     pub(crate) max_bytes: u64,
     /// Longest an entry lives; never past the token's `exp` minus `clock_skew`. Default `5m`.
     #[serde(with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) max_ttl: Duration,
 }
 
@@ -163,18 +167,20 @@ impl Default for CacheConfig {
 }
 
 /// `telemetry:`
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct TelemetryConfig {
-    /// OTLP/gRPC collector endpoint (e.g. `http://otel-collector:4317`). Unset: no
-    /// spans are exported (a W3C `traceparent` is still honoured in logs).
+    /// OTLP/gRPC collector endpoint (e.g. `http://otel-collector:4317`). Unset: the
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` environment variable, and if that is unset too,
+    /// no spans are exported (a W3C `traceparent` is still honoured in logs).
+    /// `OTEL_RESOURCE_ATTRIBUTES` adds resource attributes.
     pub(crate) otlp_endpoint: Option<String>,
     /// `service.name` of exported spans. Default `gatehouse` (or `OTEL_SERVICE_NAME`).
     pub(crate) service_name: Option<String>,
 }
 
 /// `server:`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address of the ext_authz gRPC service. Default `0.0.0.0:9001`.
@@ -186,10 +192,12 @@ pub struct ServerConfig {
     pub http_check_addr: Option<SocketAddr>,
     /// How long in-flight Checks may take to finish after SIGTERM. Default `10s`.
     #[serde(with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub drain_timeout: Duration,
     /// After SIGTERM, how long to keep serving while reporting not ready, so
     /// load balancers (Kubernetes endpoints) stop sending first. Default `0s`.
     #[serde(with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub shutdown_delay: Duration,
 }
 
@@ -206,7 +214,7 @@ impl Default for ServerConfig {
 }
 
 /// `providers[]`: one token issuer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProviderConfig {
     /// Name used by rules, metrics and logs: `[a-z0-9_-]`, unique.
@@ -247,9 +255,11 @@ pub(crate) struct ProviderConfig {
     pub(crate) token_sources: Option<Vec<TokenSourceConfig>>,
     /// Leeway for `exp`, `nbf` and `iat`. Default `60s`.
     #[serde(default = "default_clock_skew", with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) clock_skew: Duration,
     /// Optional upper bound on `exp - iat`.
     #[serde(default, with = "duration::option")]
+    #[schemars(with = "Option<crate::config::schema::DurationText>")]
     pub(crate) max_lifetime: Option<Duration>,
     /// Refuse tokens without `exp`. Default `true`.
     #[serde(default = "default_true")]
@@ -286,7 +296,7 @@ fn default_true() -> bool {
 }
 
 /// A secret read from an environment variable or a file: exactly one of them.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct SecretSource {
     /// An environment variable holding the secret.
@@ -296,7 +306,7 @@ pub(crate) struct SecretSource {
 }
 
 /// `token_sources[]`: exactly one of `header`, `cookie`, `query`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct TokenSourceConfig {
     /// Request header name (case-insensitive).
@@ -311,7 +321,7 @@ pub(crate) struct TokenSourceConfig {
 }
 
 /// `claims_to_headers[]`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ClaimHeaderConfig {
     /// Claim name; dots walk into nested objects (`org.id`).
@@ -321,7 +331,7 @@ pub(crate) struct ClaimHeaderConfig {
 }
 
 /// `default:`
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum DefaultAction {
     /// 403 with `error: "no_matching_rule"`.
@@ -332,7 +342,7 @@ pub(crate) enum DefaultAction {
 }
 
 /// `limits:`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct LimitsConfig {
     /// Tokens longer than this are refused before any parsing. Default 8192.
@@ -351,6 +361,7 @@ pub(crate) struct LimitsConfig {
     /// it below Envoy's ext_authz timeout: a wait Envoy has already given up
     /// on only holds a permit. More than 0, at most `10s`; default `250ms`.
     #[serde(with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) unknown_kid_wait: Duration,
     /// Checks that may wait on an unknown-`kid` refresh at once; beyond this
     /// one is answered at once (401 `unknown_kid`), so a flood of random

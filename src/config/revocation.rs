@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{duration, SecretSource};
 
 /// `revocation:`. At least one of `redis` and `file`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct RevocationConfig {
     /// The Redis Stream every replica reads and follows.
@@ -21,6 +22,7 @@ pub(crate) struct RevocationConfig {
     /// How long an entry lives when neither `expires_at` nor the provider's
     /// `max_lifetime` bounds the tokens it covers. Default `24h`.
     #[serde(with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) retention: Duration,
     /// The admin listener (revocations and back-channel logout); off unless set.
     pub(crate) admin: Option<AdminConfig>,
@@ -33,7 +35,7 @@ impl Default for RevocationConfig {
 }
 
 /// `revocation.redis:`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RedisConfig {
     /// `redis://[user:password@]host:port[/db]` or `rediss://...` (TLS), as a
@@ -45,13 +47,16 @@ pub(crate) struct RedisConfig {
     /// How long readiness waits for the first full read of the stream; past
     /// it the replica serves with what it has and `/readyz` says so. Default `30s`.
     #[serde(default = "default_startup_timeout", with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) startup_timeout: Duration,
     /// Connect and reply timeout of one write (a revocation, a logout token's
     /// `jti`). Default `2s`.
     #[serde(default = "default_timeout", with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) timeout: Duration,
     /// How often a replica trims entries that expired off the stream. Default `1m`.
     #[serde(default = "default_trim_interval", with = "duration")]
+    #[schemars(with = "crate::config::schema::DurationText")]
     pub(crate) trim_interval: Duration,
 }
 
@@ -70,7 +75,7 @@ fn default_timeout() -> Duration {
 }
 
 /// A value written in the config, or `{ env: NAME }` / `{ file: PATH }`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(untagged)]
 pub(crate) enum ValueOrSecret {
     Value(String),
@@ -78,7 +83,7 @@ pub(crate) enum ValueOrSecret {
 }
 
 /// `revocation.admin:`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AdminConfig {
     /// Address of the admin listener; keep it off the public network.

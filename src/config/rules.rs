@@ -1,10 +1,11 @@
 //! `rules[]`: which requests need which identity.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
 /// One rule. Set `allow` or `require`, not both.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct RuleConfig {
     /// Optional name, unique; shown in logs and metrics, and what Envoy routes
@@ -21,7 +22,7 @@ pub(crate) struct RuleConfig {
 
 /// `rules[].match`. Paths are compared after normalization (dot segments
 /// resolved, unreserved escapes decoded, `//` merged), without the query.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct MatchConfig {
     /// Host, exact (`api.example.com`) or a wildcard for any subdomain
@@ -40,13 +41,15 @@ pub(crate) struct MatchConfig {
 }
 
 /// `match.headers[]`: a header name and exactly one condition.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HeaderMatchConfig {
     /// Header name (case-insensitive).
     pub(crate) name: String,
+    /// The value equals this exactly.
     #[serde(default)]
     pub(crate) exact: Option<String>,
+    /// The value starts with this.
     #[serde(default)]
     pub(crate) prefix: Option<String>,
     /// Regular expression the whole value must match.
@@ -58,7 +61,7 @@ pub(crate) struct HeaderMatchConfig {
 }
 
 /// `rules[].allow`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum AllowMode {
     /// No token needed; a presented token is ignored and identity headers are stripped.
@@ -70,7 +73,7 @@ pub(crate) enum AllowMode {
 
 /// `rules[].require` (and each entry of `any_of` / `all_of`). All stated
 /// conditions must hold.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct RequireConfig {
     /// The token must verify with one of these providers. Empty: any provider.
@@ -88,7 +91,7 @@ pub(crate) struct RequireConfig {
 }
 
 /// `require.claims[]`: a claim path and exactly one condition.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ClaimRequirementConfig {
     /// Claim name; dots walk into nested objects (`org.id`).

@@ -44,7 +44,13 @@ rules:
 fn version_is_printed() {
     let output = run(&mut gatehouse_command(&["--version"]));
     assert!(output.status.success(), "{output:?}");
-    assert_eq!(text(&output.stdout).trim(), "gatehouse 0.1.0");
+    let version = text(&output.stdout);
+    let revision = String::from_utf8(
+        Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().unwrap().stdout,
+    )
+    .unwrap();
+    // The test binary and gatehouse are built from the same checkout.
+    assert_eq!(version.trim(), format!("gatehouse 0.1.0 ({}, debug)", revision.trim()), "{version}");
 }
 
 #[test]
@@ -368,4 +374,29 @@ providers:
     let output = run(&mut gatehouse_command(&["check-config", "--config", advised.to_str().unwrap()]));
     assert!(output.status.success(), "{output:?}");
     assert!(text(&output.stdout).contains("note: providers[0].token_types: not set"), "{output:?}");
+}
+
+#[test]
+fn completions_for_each_shell_and_a_man_page_come_from_the_same_definition() {
+    for (shell, marker) in
+        [("bash", "_gatehouse()"), ("zsh", "#compdef gatehouse"), ("fish", "complete -c gatehouse")]
+    {
+        let output = run(&mut gatehouse_command(&["completions", shell]));
+        let script = text(&output.stdout);
+        assert!(script.contains(marker), "{shell}: {}", &script[..script.len().min(300)]);
+        for command in ["check-config", "explain", "revoke", "api-key"] {
+            assert!(script.contains(command), "{shell} completes `{command}`");
+        }
+    }
+    let output = run(&mut gatehouse_command(&["man"]));
+    let page = text(&output.stdout);
+    assert!(
+        page.starts_with(".ie \\n(.g .ds Aq") || page.contains(".TH gatehouse"),
+        "{}",
+        &page[..page.len().min(300)]
+    );
+    assert!(page.contains(".TH gatehouse 1"), "a section-1 page");
+    assert!(page.contains("check\\-config"), "lists the subcommands");
+    let output = gatehouse_command(&["completions", "tcsh"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "an unknown shell is a usage error");
 }

@@ -13,9 +13,16 @@ use std::process::{Command, Output};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-const OVERLAYS: &[&str] = &["base", "central", "sidecar", "revocation", "http-check"];
-/// Ingress examples for other namespaces (README snippets), rendered and validated too.
-const EXAMPLES: &[&str] = &["examples/ingress-nginx", "examples/traefik"];
+const OVERLAYS: &[&str] =
+    &["base", "central", "sidecar", "revocation", "http-check", "envoy-gateway", "istio"];
+/// Examples for other namespaces (README snippets: each file is shown as
+/// shipped), rendered and validated too.
+const EXAMPLES: &[(&str, &[&str])] = &[
+    ("examples/ingress-nginx", &["ingress.yaml"]),
+    ("examples/traefik", &["middleware.yaml"]),
+    ("examples/envoy-gateway", &["securitypolicy.yaml"]),
+    ("examples/istio", &["authorizationpolicy.yaml", "mesh-config.yaml"]),
+];
 const SCHEMA_VERSIONS: &[&str] = &["1.30.0", "1.37.0"];
 
 fn repo() -> PathBuf {
@@ -97,7 +104,7 @@ fn gatehouse_configs_in_config_maps_pass_check_config() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 5, "base, central, sidecar, revocation and http-check each ship a gatehouse config");
+    assert_eq!(checked, OVERLAYS.len(), "every overlay ships a gatehouse config");
 }
 
 #[test]
@@ -264,17 +271,18 @@ fn redis_runs_durably_with(args: &[&str]) {
 fn ingress_examples_validate_point_at_the_front_doors_and_are_in_the_readme() {
     let dir = tempfile::tempdir().unwrap();
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    for example in EXAMPLES {
+    for (example, files) in EXAMPLES {
         let path = write(dir.path(), &format!("{}.yaml", example.replace('/', "-")), &render(example));
         for version in SCHEMA_VERSIONS {
             run(Command::new(tool("KUBERNETES_VALIDATE_BIN", "kubernetes-validate"))
                 .args(["--strict", "--quiet", "-k", version])
                 .arg(&path));
         }
-        let file = if example.ends_with("traefik") { "middleware.yaml" } else { "ingress.yaml" };
-        let shipped =
-            std::fs::read_to_string(repo().join("deploy/kubernetes").join(example).join(file)).unwrap();
-        assert!(readme.contains(&shipped), "README shows {example}/{file} as shipped");
+        for file in *files {
+            let shipped =
+                std::fs::read_to_string(repo().join("deploy/kubernetes").join(example).join(file)).unwrap();
+            assert!(readme.contains(&shipped), "README shows {example}/{file} as shipped");
+        }
     }
     let nginx = objects(&render("examples/ingress-nginx"));
     let ingress = nginx.iter().find(|o| kind(o) == "Ingress").unwrap();
@@ -355,4 +363,85 @@ fn dockerfile_dependency_stage_loads_the_manifest() {
         stderr.contains("no bin target named"),
         "the manifest does not load in the build stage:\n{stderr}"
     );
+}
+
+/// The NetworkPolicy admitting Check calls (port 9001): (namespace, pod labels).
+fn check_port_admits(objects: &[Value]) -> (String, Vec<(String, String)>) {
+    let policy = objects.iter().find(|o| kind(o) == "NetworkPolicy").expect("a NetworkPolicy");
+    let ingress = policy["spec"]["ingress"].as_sequence().unwrap();
+    let rule = ingress.iter().find(|rule| rule["ports"][0]["port"] == 9001).expect("a rule for 9001");
+    let from = &rule["from"][0];
+    let namespace = from["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"].as_str().unwrap();
+    let labels = from["podSelector"]["matchLabels"].as_mapping().expect("a pod selector");
+    let labels = labels.iter().map(|(k, v)| (k.as_str().unwrap().to_owned(), v.as_str().unwrap().to_owned()));
+    (namespace.to_owned(), labels.collect())
+}
+
+/// Envoy Gateway's and Istio's overlays let in the pods those projects run
+/// (the namespaces and labels their documentation gives), the examples name
+/// gatehouse's Service and port, and nothing fails open.
+#[test]
+fn gateway_overlays_admit_the_pods_envoy_gateway_and_istio_run() {
+    let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let envoy_gateway = objects(&render("envoy-gateway"));
+    let (namespace, labels) = check_port_admits(&envoy_gateway);
+    assert_eq!(namespace, "envoy-gateway-system");
+    for label in [
+        pair("app.kubernetes.io/name", "envoy"),
+        pair("app.kubernetes.io/component", "proxy"),
+        pair("app.kubernetes.io/managed-by", "envoy-gateway"),
+    ] {
+        assert!(labels.contains(&label), "{label:?} in {labels:?}");
+    }
+    let grant = envoy_gateway.iter().find(|o| kind(o) == "ReferenceGrant").expect("a ReferenceGrant");
+    assert_eq!(grant["metadata"]["namespace"], "gatehouse");
+    assert_eq!(grant["spec"]["to"][0]["name"], "gatehouse");
+    assert_eq!(grant["spec"]["from"][0]["kind"], "SecurityPolicy");
+    let policy = objects(&render("examples/envoy-gateway"));
+    let ext_auth = &policy.iter().find(|o| kind(o) == "SecurityPolicy").unwrap()["spec"]["extAuth"];
+    assert_eq!(ext_auth["failOpen"], false);
+    let backend = &ext_auth["grpc"]["backendRefs"][0];
+    assert_eq!(
+        (backend["name"].as_str(), backend["namespace"].as_str()),
+        (Some("gatehouse"), Some("gatehouse"))
+    );
+    assert_eq!(backend["port"], 9001);
+    assert_eq!(grant["spec"]["from"][0]["namespace"], policy[0]["metadata"]["namespace"]);
+
+    let istio = objects(&render("istio"));
+    let (namespace, labels) = check_port_admits(&istio);
+    assert_eq!((namespace.as_str(), labels), ("istio-system", vec![pair("istio", "ingressgateway")]));
+    let example = objects(&render("examples/istio"));
+    let authz = example.iter().find(|o| kind(o) == "AuthorizationPolicy").unwrap();
+    assert_eq!(authz["metadata"]["namespace"], "istio-system");
+    assert_eq!(authz["spec"]["selector"]["matchLabels"]["istio"], "ingressgateway");
+    assert_eq!(
+        (authz["spec"]["action"].as_str(), authz["spec"]["provider"]["name"].as_str()),
+        (Some("CUSTOM"), Some("gatehouse"))
+    );
+    let mesh =
+        std::fs::read_to_string(repo().join("deploy/kubernetes/examples/istio/mesh-config.yaml")).unwrap();
+    let mesh: Value = serde_yaml_ng::from_str(&mesh).unwrap();
+    let provider = &mesh["meshConfig"]["extensionProviders"][0];
+    assert_eq!(provider["name"], "gatehouse");
+    let grpc = &provider["envoyExtAuthzGrpc"];
+    assert_eq!(grpc["service"], "gatehouse.gatehouse.svc.cluster.local");
+    assert_eq!((grpc["port"].as_u64(), grpc["failOpen"].as_bool()), (Some(9001), Some(false)));
+    let service = istio.iter().find(|o| kind(o) == "Service").unwrap();
+    assert_eq!(
+        (service["metadata"]["name"].as_str(), service["metadata"]["namespace"].as_str()),
+        (Some("gatehouse"), Some("gatehouse"))
+    );
+}
+
+/// The image carries the OCI annotation labels (it cannot be built here:
+/// no registry is reachable to pull a base image).
+#[test]
+fn dockerfile_labels_the_image_with_oci_annotations() {
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    let final_stage = dockerfile.rsplit("\nFROM ").next().unwrap();
+    for key in ["title", "description", "version", "revision", "created", "licenses", "source", "base.name"] {
+        assert!(final_stage.contains(&format!("org.opencontainers.image.{key}=")), "{key}");
+    }
+    assert!(dockerfile.contains("GATEHOUSE_GIT_REVISION=\"${REVISION}\""), "the binary knows its revision");
 }

@@ -335,6 +335,26 @@ fn deploy_configs_pass_envoy_validate() {
     }
 }
 
+/// Until a cluster has carried traffic Envoy health-checks it every
+/// `no_traffic_interval` (60 s unless set): the central config sets it to the
+/// normal interval, so a replica that goes away right after start leaves the
+/// pool within seconds.
+#[test]
+fn central_health_checks_do_not_idle_for_a_minute_without_traffic() {
+    let text = std::fs::read_to_string(deploy_config("central.yaml")).unwrap();
+    let config: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let clusters = config["static_resources"]["clusters"].as_sequence().unwrap();
+    let gatehouse = clusters.iter().find(|c| c["name"] == "gatehouse").unwrap();
+    let check = &gatehouse["health_checks"][0];
+    let seconds = |key: &str| {
+        let value = check[key].as_str().unwrap_or_else(|| panic!("health_checks[0].{key} is not set"));
+        value.trim_end_matches('s').parse::<f64>().unwrap()
+    };
+    assert!(seconds("no_traffic_interval") <= seconds("interval"), "{check:?}");
+    assert!(seconds("unhealthy_interval") <= seconds("interval"), "{check:?}");
+    assert!(!check["grpc_health_check"].is_null());
+}
+
 #[test]
 fn render_replaces_marked_values_and_uncomments() {
     let rendered = render(

@@ -169,11 +169,13 @@ async fn metrics_count_known_traffic_exactly() {
         r#"gatehouse_check_requests_total{mode="grpc",decision="deny",reason="expired",provider="corp",rule="api"} 1"#,
         r#"gatehouse_check_requests_total{mode="grpc",decision="allow",reason="",provider="",rule="public"} 4"#,
         "gatehouse_check_duration_seconds_count 10",
-        r#"gatehouse_build_info{version="0.1.0"} 1"#,
     ] {
         assert!(lines.contains(&expected), "missing line `{expected}` in:\n{text}");
     }
     assert_eq!(observed.len(), 4, "exactly four check series: {observed:#?}");
+    let build = lines.iter().find(|l| l.starts_with("gatehouse_build_info{")).expect("gatehouse_build_info");
+    assert!(build.starts_with(r#"gatehouse_build_info{version="0.1.0",revision=""#), "{build}");
+    assert!(build.ends_with(r#",profile="debug"} 1"#), "{build}");
     let rss = ops::metric_in(&text, "process_resident_memory_bytes").expect("process_resident_memory_bytes");
     assert!(rss > 0.0, "rss {rss}");
     assert!(!text.contains("# EOF"), "no OpenMetrics terminator in Prometheus text");
