@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests start as real servers, if missing,
 # and checks that what is installed is the pinned upstream series (Debian 12's):
-# redis-server 7.0 (the revocation log) and nginx 1.22 (auth_request). Needs
+# redis-server 7.0 (the revocation log), nginx 1.22 (auth_request) and
+# promtool from prometheus 2.42 (the alerting rules' tests). Needs
 # root to install (these machines run as root); elsewhere it says what to
 # install and fails.
 set -euo pipefail
@@ -10,6 +11,7 @@ set -euo pipefail
 PACKAGES=(
   "redis-server redis-server 7.0. redis-server --version"
   "nginx nginx 1.22. nginx -v"
+  "promtool prometheus 2.42. promtool --version"
 )
 
 need=()

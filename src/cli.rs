@@ -85,6 +85,8 @@ enum Command {
     /// Local development helpers: signing keys and tokens without an identity provider.
     #[command(subcommand)]
     Dev(DevCommand),
+    /// Translate another tool's authentication config into a gatehouse config.
+    #[command(subcommand)]
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,8 +5,8 @@
 pub use crate::alg::{Algorithm, KeyFamily};
 pub use crate::app::{grpc_builder, Server};
 pub use crate::authz::{
-    check_claims, evaluate, parse_token, Allow, Authorizer, Decision, Deny, DenyReason, HttpRequest, Origin,
-    Policy, TokenError, UnverifiedToken, Validation, VerifiedToken,
+    check_claims, evaluate, parse_token, Allow, Authorizer, CacheOutcome, Decision, Deny, DenyReason,
+    HttpRequest, Origin, Policy, TokenError, UnverifiedToken, Validation, VerifiedToken,
 };
 pub use crate::clock::unix_now;
 pub use crate::config::{from_yaml, load_file, ConfigError, Problem, ServerConfig, Specs};

@@ -7,14 +7,16 @@
 //! A bad file changes nothing: every problem is logged and counted.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::authz::Policy;
+use crate::authz::{CacheMetrics, Policy};
 use crate::config::{ServerConfig, Specs};
 use crate::keys::{self, KeyMetrics, KeysSpec, ProviderKeys};
 use crate::revocation::{RevocationSpec, Revocations};
@@ -48,10 +50,14 @@ struct ReloadLabels {
     outcome: &'static str,
 }
 
-/// `gatehouse_config_reload_total{outcome}`.
+/// `gatehouse_config_reload_total{outcome}`, `gatehouse_config_last_reload_success`
+/// (1 when the last load or reload made its file live) and
+/// `gatehouse_config_last_reload_success_timestamp_seconds`.
 #[derive(Default)]
 pub(crate) struct ReloadMetrics {
     reloads: Family<ReloadLabels, Counter>,
+    last_success: Gauge,
+    last_success_time: Gauge<f64, AtomicU64>,
 }
 
 impl ReloadMetrics {
@@ -62,17 +68,41 @@ impl ReloadMetrics {
             "Configuration reloads by outcome",
             metrics.reloads.clone(),
         );
+        registry.register(
+            "gatehouse_config_last_reload_success",
+            "1 if the last configuration load or reload made its file live, else 0",
+            metrics.last_success.clone(),
+        );
+        registry.register(
+            "gatehouse_config_last_reload_success_timestamp_seconds",
+            "Unix time the configuration in force was made live",
+            metrics.last_success_time.clone(),
+        );
+        // Every outcome from the start, so `rate()` and alerts see a 0 first.
+        for outcome in [ReloadOutcome::Success, ReloadOutcome::Invalid, ReloadOutcome::Failed] {
+            let _ = metrics.reloads.get_or_create(&ReloadLabels { outcome: outcome.as_str() });
+        }
+        // The file loaded at start is the first success.
+        metrics.last_success.set(1);
+        metrics.last_success_time.set(crate::clock::since_epoch().as_secs_f64());
         metrics
     }
 
     fn record(&self, outcome: ReloadOutcome) {
         self.reloads.get_or_create(&ReloadLabels { outcome: outcome.as_str() }).inc();
+        let success = outcome == ReloadOutcome::Success;
+        self.last_success.set(i64::from(success));
+        if success {
+            self.last_success_time.set(crate::clock::since_epoch().as_secs_f64());
+        }
     }
 }
 
 /// What a reload compares against: the key specs in force with the sources
 /// started for them, and the settings only a restart applies.
 pub(crate) struct Running {
+    /// The token cache metrics every compiled policy reports to.
+    pub(crate) cache_metrics: Arc<CacheMetrics>,
     pub(crate) keys: Vec<KeysSpec>,
     pub(crate) sources: Vec<ProviderKeys>,
     pub(crate) server: ServerConfig,
@@ -118,7 +148,7 @@ impl Reloader {
     }
 
     fn try_reload(&self) -> ReloadOutcome {
-        let Specs { policy, keys, server, telemetry, decision_log, revocation, admin, .. } =
+        let Specs { mut policy, keys, server, telemetry, decision_log, revocation, admin, .. } =
             match crate::config::load_file(&self.path) {
                 Ok(specs) => specs,
                 Err(error) => {
@@ -146,6 +176,7 @@ impl Reloader {
             }
         };
         let (providers, rules) = (keys.len(), policy.routing.rules.len());
+        policy.report_cache_to(&running.cache_metrics);
         let compiled = Policy::compile(policy, sources.clone(), running.store.clone());
         self.live.replace(Snapshot::new(compiled, decision_log));
         tracing::info!(path = %self.path.display(), providers, rules, "config reloaded");

@@ -22,7 +22,7 @@ use tonic::transport::server::TcpIncoming;
 pub(crate) use shutdown::signal as shutdown_signal;
 use shutdown::Shutdown;
 
-use crate::authz::Policy;
+use crate::authz::{CacheMetrics, Policy};
 use crate::config::{ServerConfig, Specs};
 use crate::keys::{self, KeyMetrics};
 use crate::proto::envoy::service::auth::v3::authorization_server::AuthorizationServer;
@@ -91,6 +91,9 @@ impl Server {
         let mut registry = Registry::default();
         let check_metrics = Arc::new(CheckMetrics::register(&mut registry));
         let key_metrics = Arc::new(KeyMetrics::register(&mut registry));
+        let cache_metrics = Arc::new(CacheMetrics::register(&mut registry));
+        let mut policy = policy;
+        policy.report_cache_to(&cache_metrics);
         let reload_metrics = ReloadMetrics::register(&mut registry);
         register_build_info(&mut registry);
         crate::telemetry::process::register(&mut registry);
@@ -111,6 +114,7 @@ impl Server {
             key_metrics,
             reload_metrics,
             running: Running {
+                cache_metrics,
                 keys,
                 sources,
                 server,

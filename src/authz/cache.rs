@@ -20,6 +20,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod metrics;
+
+pub(crate) use metrics::{CacheMetrics, CacheMetricsHandle};
+
 use super::jwt::{Origin, VerifiedToken};
 use super::policy::{Provider, ProviderId};
 
@@ -48,6 +52,8 @@ pub(crate) struct CacheSettings {
     /// Entries also hold the claims rendered for dynamic metadata
     /// (`dynamic_metadata.all_claims`): they weigh more.
     pub(crate) rendered: bool,
+    /// Where the cache reports (the process's registered set, once `app` attaches it).
+    pub(crate) metrics: CacheMetricsHandle,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -137,6 +143,23 @@ fn still_published(token: &VerifiedToken, provider: &Provider) -> bool {
 pub(crate) struct TokenCache {
     entries: moka::sync::Cache<CacheKey, Entry>,
     max_ttl: f64,
+    metrics: Arc<CacheMetrics>,
+    weigher: Weigher,
+}
+
+/// An entry's weight against `max_bytes`: its estimated size, and at least
+/// its share of the budget, so the entry count never exceeds `max_entries`
+/// either (capacity is in bytes).
+#[derive(Clone, Copy)]
+struct Weigher {
+    rendered: bool,
+    min_weight: u64,
+}
+
+impl Weigher {
+    fn weigh(self, entry: &Entry) -> u32 {
+        u32::try_from(estimated_bytes(&entry.token, self.rendered).max(self.min_weight)).unwrap_or(u32::MAX)
+    }
 }
 
 /// The SHA-256 of a token, computed once per request.
@@ -159,18 +182,19 @@ impl TokenDigest {
 impl TokenCache {
     pub(crate) fn new(settings: CacheSettings) -> Self {
         let rendered = settings.rendered;
-        // Capacity is in bytes; every entry weighs at least its share of the
-        // byte budget, so the entry count never exceeds `max_entries` either.
-        let min_weight = settings.max_bytes.div_ceil(settings.max_entries.max(1));
+        let weigher =
+            Weigher { rendered, min_weight: settings.max_bytes.div_ceil(settings.max_entries.max(1)) };
+        let metrics = settings.metrics.0;
+        let listener = metrics.clone();
         let entries = moka::sync::Cache::builder()
             .max_capacity(settings.max_bytes)
-            .weigher(move |_key: &CacheKey, entry: &Entry| {
-                let weight = estimated_bytes(&entry.token, rendered).max(min_weight);
-                u32::try_from(weight).unwrap_or(u32::MAX)
-            })
+            .weigher(move |_key: &CacheKey, entry: &Entry| weigher.weigh(entry))
             .expire_after(ExpireAtTokenExpiry)
+            .eviction_listener(move |_key, entry: Entry, cause| {
+                listener.removed(weigher.weigh(&entry), cause)
+            })
             .build();
-        Self { entries, max_ttl: settings.max_ttl.as_secs_f64() }
+        Self { entries, max_ttl: settings.max_ttl.as_secs_f64(), metrics, weigher }
     }
 
     /// A cached verification of this token by `provider`, if it is still
@@ -212,10 +236,14 @@ impl TokenCache {
         // a second further on, which the eviction clock must not overshoot.
         let fraction = f64::from(crate::clock::since_epoch().subsec_nanos()) / 1e9;
         let lifetime = Duration::from_secs_f64((expires_at - now - fraction).max(0.0));
-        self.entries.insert(
-            CacheKey { digest: digest.0, provider: provider.id },
-            Entry { token, expires_at, lifetime },
-        );
+        let entry = Entry { token, expires_at, lifetime };
+        self.metrics.inserted(self.weigher.weigh(&entry));
+        self.entries.insert(CacheKey { digest: digest.0, provider: provider.id }, entry);
+    }
+
+    /// Counts one Check's lookup (over all its candidate providers).
+    pub(crate) fn record_lookup(&self, hit: bool) {
+        self.metrics.lookup(hit);
     }
 
     /// Entries currently held (approximate).

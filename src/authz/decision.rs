@@ -44,6 +44,49 @@ pub enum DenyReason {
 }
 
 impl DenyReason {
+    /// Every reason, token errors included: for tables, docs and tests.
+    pub fn all() -> Vec<DenyReason> {
+        use DenyReason::*;
+        let mut all = vec![
+            MissingToken,
+            MultipleTokens,
+            MalformedRequest,
+            NoMatchingRule,
+            KeysUnavailable,
+            InsufficientScope,
+            Forbidden,
+            EncodedSlash,
+            InvalidPath,
+            UnknownRule,
+            HeadersTooLarge,
+            Overloaded,
+            Revoked,
+            IntrospectionUnavailable,
+        ];
+        // A new variant must be added above: this match stops compiling until it is listed here.
+        for reason in &all {
+            match reason {
+                MissingToken
+                | MultipleTokens
+                | MalformedRequest
+                | NoMatchingRule
+                | KeysUnavailable
+                | InsufficientScope
+                | Forbidden
+                | EncodedSlash
+                | InvalidPath
+                | UnknownRule
+                | HeadersTooLarge
+                | Overloaded
+                | Revoked
+                | IntrospectionUnavailable
+                | Token(_) => {}
+            }
+        }
+        all.extend(TokenError::ALL.map(Token));
+        all
+    }
+
     /// Stable snake_case name for metrics and logs.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -152,6 +195,30 @@ pub enum Decision {
     Deny(Deny),
 }
 
+/// Where a Check's verified identity came from: the token cache (`Hit`),
+/// a verification made for this Check (`Miss`), or nowhere (`None`: no
+/// token, anonymous access, or a Check that ended before an identity was
+/// established). A closed set: a metrics label.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum CacheOutcome {
+    #[default]
+    None,
+    Hit,
+    Miss,
+}
+
+impl CacheOutcome {
+    pub const ALL: [CacheOutcome; 3] = [CacheOutcome::None, CacheOutcome::Hit, CacheOutcome::Miss];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CacheOutcome::None => "none",
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Miss => "miss",
+        }
+    }
+}
+
 /// An allowed request and how to change it before it goes upstream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Allow {
@@ -169,6 +236,8 @@ pub struct Allow {
     pub token: Option<Arc<VerifiedToken>>,
     /// Which claims the dynamic metadata carries.
     pub(crate) metadata: Arc<super::policy::MetadataSpec>,
+    /// Whether the identity came from the token cache.
+    pub cache: CacheOutcome,
 }
 
 /// A denied request.
@@ -181,6 +250,8 @@ pub struct Deny {
     pub provider: Option<Arc<str>>,
     /// For `InsufficientScope`: the scopes the rule requires, space-separated.
     pub scope: Option<Arc<str>>,
+    /// Whether the identity (verified, then refused by the rule) came from the token cache.
+    pub cache: CacheOutcome,
 }
 
 impl Deny {
@@ -201,7 +272,15 @@ impl Deny {
 impl Decision {
     /// A deny not tied to any rule or provider.
     pub fn deny(reason: DenyReason) -> Self {
-        Decision::Deny(Deny { reason, rule: None, provider: None, scope: None })
+        Decision::Deny(Deny { reason, rule: None, provider: None, scope: None, cache: CacheOutcome::None })
+    }
+
+    /// Whether the identity came from the token cache.
+    pub fn cache(&self) -> CacheOutcome {
+        match self {
+            Decision::Allow(allow) => allow.cache,
+            Decision::Deny(deny) => deny.cache,
+        }
     }
 
     /// `allow` or `deny`, for metrics and logs.

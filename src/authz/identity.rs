@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::decision::Allow;
+use super::decision::{Allow, CacheOutcome};
 use super::jwt::VerifiedToken;
 use super::policy::{Policy, ProviderId};
 use super::rules::Rule;
@@ -39,6 +39,7 @@ pub(super) struct Authenticated<'p> {
     pub(super) provider: ProviderId,
     pub(super) token: Arc<VerifiedToken>,
     pub(super) sources: Vec<&'p TokenSource>,
+    pub(super) cache: CacheOutcome,
 }
 
 /// Anonymous access: every identity header is stripped so none can be forged.
@@ -51,6 +52,7 @@ pub(super) fn anonymous(policy: &Policy, rule: &Rule) -> Allow {
         remove_query_params: Vec::new(),
         token: None,
         metadata: policy.metadata.clone(),
+        cache: CacheOutcome::None,
     }
 }
 
@@ -94,6 +96,7 @@ pub(super) fn authenticated(policy: &Policy, rule: &Rule, verified: Authenticate
         remove_query_params,
         token: Some(verified.token),
         metadata: policy.metadata.clone(),
+        cache: verified.cache,
     }
 }
 

@@ -27,8 +27,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 pub use authorizer::Authorizer;
-pub(crate) use cache::CacheSettings;
-pub use decision::{Allow, Decision, Deny, DenyReason};
+pub(crate) use cache::{CacheMetrics, CacheSettings};
+pub use decision::{Allow, CacheOutcome, Decision, Deny, DenyReason};
 pub(crate) use identity::ClaimPath;
 pub use jwt::{
     check_claims, parse as parse_token, Origin, TokenError, UnverifiedToken, Validation, VerifiedToken,
@@ -83,12 +83,13 @@ fn exceeds_header_limits(policy: &Policy, request: &HttpRequest<'_>) -> bool {
 
 /// Runs the matched rule's action.
 fn apply(policy: &Policy, rule: &Rule, request: &HttpRequest<'_>, now: u64) -> Decision {
-    let deny = |(reason, provider): Failure, scope: Option<Arc<str>>| {
+    let deny = |(reason, provider): Failure, scope: Option<Arc<str>>, cache: CacheOutcome| {
         Decision::Deny(Deny {
             reason,
             rule: Some(rule.label.clone()),
             provider: provider.map(|id| policy.provider(id).name.clone()),
             scope,
+            cache,
         })
     };
     match &rule.action {
@@ -96,17 +97,21 @@ fn apply(policy: &Policy, rule: &Rule, request: &HttpRequest<'_>, now: u64) -> D
         Action::Optional { providers } => match authenticate(policy, providers, request, now) {
             Ok(verified) => Decision::Allow(authenticated(policy, rule, verified)),
             Err((DenyReason::MissingToken, _)) => Decision::Allow(anonymous(policy, rule)),
-            Err(failure) => deny(failure, None),
+            Err(failure) => deny(failure, None, CacheOutcome::None),
         },
         Action::Require { providers, requirement } => match authenticate(policy, providers, request, now) {
             Ok(verified) => match requirement.check(verified.provider, &verified.token.claims) {
                 Ok(()) => Decision::Allow(authenticated(policy, rule, verified)),
-                Err(Unmet::Scope(scope)) => {
-                    deny((DenyReason::InsufficientScope, Some(verified.provider)), Some(scope))
+                Err(Unmet::Scope(scope)) => deny(
+                    (DenyReason::InsufficientScope, Some(verified.provider)),
+                    Some(scope),
+                    verified.cache,
+                ),
+                Err(Unmet::Forbidden) => {
+                    deny((DenyReason::Forbidden, Some(verified.provider)), None, verified.cache)
                 }
-                Err(Unmet::Forbidden) => deny((DenyReason::Forbidden, Some(verified.provider)), None),
             },
-            Err(failure) => deny(failure, None),
+            Err(failure) => deny(failure, None, CacheOutcome::None),
         },
     }
 }
@@ -126,14 +131,14 @@ fn authenticate<'p>(
     if raw.len() > policy.limits.max_token_bytes {
         return Err((DenyReason::Token(TokenError::TooLarge), None));
     }
-    let (provider, token) = verify::cached_or_verified(policy, candidates, &raw, now)?;
+    let (provider, token, cache) = verify::cached_or_verified(policy, candidates, &raw, now)?;
     if let Some(revocations) = &policy.revocations {
         let issuer = &policy.provider(provider).validation.issuer;
         if revocations.current().is_revoked(issuer, &token.ids, now) {
             return Err((DenyReason::Revoked, Some(provider)));
         }
     }
-    Ok(Authenticated { provider, token, sources })
+    Ok(Authenticated { provider, token, sources, cache })
 }
 
 /// The one credential of the request across the candidates' token sources,

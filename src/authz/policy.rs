@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::cache::{CacheSettings, TokenCache};
+use super::cache::{CacheMetrics, CacheMetricsHandle, CacheSettings, TokenCache};
 use super::identity::ClaimPath;
 use super::jwt::Validation;
 use super::rules::Rule;
@@ -97,6 +97,15 @@ pub(crate) struct PolicySpec {
     /// `None` when `cache.enabled: false`.
     pub(crate) cache: Option<CacheSettings>,
     pub(crate) metadata: MetadataSpec,
+}
+
+impl PolicySpec {
+    /// Makes the token cache report to the process's registered metrics.
+    pub(crate) fn report_cache_to(&mut self, metrics: &Arc<CacheMetrics>) {
+        if let Some(cache) = &mut self.cache {
+            cache.metrics = CacheMetricsHandle(metrics.clone());
+        }
+    }
 }
 
 /// Everything a decision needs.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::cache::TokenDigest;
-use super::decision::DenyReason;
+use super::decision::{CacheOutcome, DenyReason};
 use super::jwt::{self, Origin, TokenError, UnverifiedToken, VerifiedToken};
 use super::policy::{Policy, Provider, ProviderId};
 use super::Failure;
@@ -23,23 +23,24 @@ pub(super) fn cached_or_verified(
     candidates: &[ProviderId],
     raw: &str,
     now: u64,
-) -> Result<(ProviderId, Arc<VerifiedToken>), Failure> {
+) -> Result<(ProviderId, Arc<VerifiedToken>, CacheOutcome), Failure> {
     let opaque = candidates.iter().any(|&id| takes_opaque(policy.provider(id)));
     // The digest keys the token cache and the opaque credentials' lookups;
     // a JWS-only route without a cache never needs it.
     let digest = (policy.token_cache.is_some() || opaque).then(|| TokenDigest::of(raw));
     if let (Some(cache), Some(digest)) = (&policy.token_cache, digest) {
-        for &id in candidates {
-            if let Some(token) = cache.get(digest, policy.provider(id), now) {
-                return Ok((id, token));
-            }
+        let found =
+            candidates.iter().find_map(|&id| Some((id, cache.get(digest, policy.provider(id), now)?)));
+        cache.record_lookup(found.is_some());
+        if let Some((id, token)) = found {
+            return Ok((id, token, CacheOutcome::Hit));
         }
     }
     let (id, token) = verify_token(policy, candidates, raw, digest, now)?;
     if let (Some(cache), Some(digest)) = (&policy.token_cache, digest) {
         cache.insert(digest, policy.provider(id), token.clone(), now);
     }
-    Ok((id, token))
+    Ok((id, token, CacheOutcome::Miss))
 }
 
 fn takes_opaque(provider: &Provider) -> bool {

@@ -196,6 +196,7 @@ fn build_cache(config: &Config, problems: &mut Vec<Problem>) -> Option<CacheSett
         max_bytes: cache.max_bytes,
         max_ttl: cache.max_ttl,
         rendered: config.dynamic_metadata.all_claims,
+        metrics: Default::default(),
     })
 }
 

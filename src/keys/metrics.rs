@@ -132,6 +132,5 @@ impl KeyMetrics {
     pub(crate) fn api_keys_loaded(&self, provider: &str, count: usize) {
         let labels = ProviderLabels { provider: provider.to_owned() };
         self.api_keys.get_or_create(&labels).set(i64::try_from(count).unwrap_or(i64::MAX));
-        self.last_success.get_or_create(&labels).set(crate::clock::since_epoch().as_secs_f64());
     }
 }

@@ -64,6 +64,23 @@ pub fn pinned_tool(env: &str, name: &str) -> PathBuf {
     path
 }
 
+/// A tool from a Debian package the test script installs (`redis-server`,
+/// `promtool`): `$env` if set, else `name` on `PATH`. Panics when missing: a
+/// test that needs it must fail, never skip.
+pub fn system_tool(env: &str, name: &str, package: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env).filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.exists());
+    found.unwrap_or_else(|| {
+        panic!("{name} not found: install Debian's `{package}` (scripts/test.sh does) or set {env}")
+    })
+}
+
 /// The `gatehouse` binary of this build: `GATEHOUSE_BIN`, else the one Cargo
 /// built beside the running test or benchmark (`target/<profile>/gatehouse`,
 /// the test itself being in `target/<profile>/deps/`). Panics when missing:

@@ -14,17 +14,7 @@ const START_DEADLINE: Duration = Duration::from_secs(10);
 /// The `redis-server` binary: `REDIS_SERVER_BIN`, else `redis-server` on
 /// `PATH`. Panics when missing: a test that needs Redis fails, never skips.
 pub fn redis_server_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("REDIS_SERVER_BIN").filter(|p| !p.is_empty()) {
-        return PathBuf::from(path);
-    }
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join("redis-server"))
-        .find(|candidate| candidate.exists());
-    found.unwrap_or_else(|| {
-        panic!("redis-server not found: install Debian's `redis-server` (scripts/test.sh does) or set REDIS_SERVER_BIN")
-    })
+    crate::system_tool("REDIS_SERVER_BIN", "redis-server", "redis-server")
 }
 
 /// How the tests' Redis persists: as the shipped manifests run it.

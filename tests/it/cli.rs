@@ -400,3 +400,20 @@ fn completions_for_each_shell_and_a_man_page_come_from_the_same_definition() {
     let output = gatehouse_command(&["completions", "tcsh"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2), "an unknown shell is a usage error");
 }
+
+/// The README's troubleshooting table has a row for every deny reason, with
+/// the status the client sees.
+#[test]
+fn the_troubleshooting_table_lists_every_deny_reason() {
+    let readme = std::fs::read_to_string(gatehouse_testkit::repo_root().join("README.md")).unwrap();
+    let section = readme.split("\n## Troubleshooting\n").nth(1).expect("the section");
+    let section = section.split("\n## ").next().unwrap();
+    for reason in gatehouse::internals::DenyReason::all() {
+        let row = section
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{}` |", reason.as_str())))
+            .unwrap_or_else(|| panic!("no troubleshooting row for `{}`", reason.as_str()));
+        let status = reason.http_status().to_string();
+        assert!(row.split('|').nth(2).is_some_and(|cell| cell.trim().starts_with(&status)), "{row}");
+    }
+}

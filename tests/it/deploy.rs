@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 const OVERLAYS: &[&str] =
-    &["base", "central", "sidecar", "revocation", "http-check", "envoy-gateway", "istio"];
+    &["base", "central", "sidecar", "revocation", "http-check", "envoy-gateway", "istio", "monitoring"];
 /// Examples for other namespaces (README snippets: each file is shown as
 /// shipped), rendered and validated too.
 const EXAMPLES: &[(&str, &[&str])] = &[

@@ -14,6 +14,7 @@ mod flood;
 mod grpc_check;
 mod jwks_cache;
 mod limits;
+mod monitoring;
 mod opaque;
 mod operations;
 mod oracle;

@@ -168,7 +168,12 @@ async fn metrics_count_known_traffic_exactly() {
         r#"gatehouse_check_requests_total{mode="grpc",decision="deny",reason="missing_token",provider="",rule="api"} 2"#,
         r#"gatehouse_check_requests_total{mode="grpc",decision="deny",reason="expired",provider="corp",rule="api"} 1"#,
         r#"gatehouse_check_requests_total{mode="grpc",decision="allow",reason="",provider="",rule="public"} 4"#,
-        "gatehouse_check_duration_seconds_count 10",
+        // The first Check of the token verifies it, the next two find it cached.
+        r#"gatehouse_check_duration_seconds_count{decision="allow",cache="miss"} 1"#,
+        r#"gatehouse_check_duration_seconds_count{decision="allow",cache="hit"} 2"#,
+        r#"gatehouse_check_duration_seconds_count{decision="allow",cache="none"} 4"#,
+        r#"gatehouse_check_duration_seconds_count{decision="deny",cache="none"} 3"#,
+        r#"gatehouse_check_duration_seconds_count{decision="deny",cache="hit"} 0"#,
     ] {
         assert!(lines.contains(&expected), "missing line `{expected}` in:\n{text}");
     }
@@ -479,6 +484,13 @@ async fn reload_refuses_an_invalid_file_and_keeps_serving() {
     replace_file(&r.path, &invalid);
     assert_eq!(ops::wait_metric(http, &reloads("invalid"), 1.0, Duration::from_secs(5)).await, 1.0);
     assert_eq!(ops::metric(http, &reloads("success")).await, None);
+    assert_eq!(ops::metric(http, "gatehouse_config_last_reload_success").await, Some(0.0));
+    let started_at =
+        ops::metric(http, "gatehouse_config_last_reload_success_timestamp_seconds").await.unwrap();
+    assert!(
+        started_at > 0.0 && started_at <= unix_now() as f64 + 1.0,
+        "the start-up load counts: {started_at}"
+    );
     // Decisions unchanged.
     assert_eq!(http_status(&check(&mut client, "/public/x", None).await), 200);
     assert_eq!(http_status(&check(&mut client, "/api/x", None).await), 401);
@@ -492,6 +504,10 @@ async fn reload_refuses_an_invalid_file_and_keeps_serving() {
     wait_decision(&mut client, "/public/x", 401, Duration::from_secs(5)).await;
     assert_eq!(ops::wait_metric(http, &reloads("success"), 1.0, Duration::from_secs(2)).await, 1.0);
     assert_eq!(ops::metric(http, &reloads("invalid")).await, Some(1.0));
+    assert_eq!(ops::metric(http, "gatehouse_config_last_reload_success").await, Some(1.0));
+    let reloaded_at =
+        ops::metric(http, "gatehouse_config_last_reload_success_timestamp_seconds").await.unwrap();
+    assert!(reloaded_at >= started_at, "{reloaded_at} < {started_at}");
     assert_eq!(http_status(&check(&mut client, "/public/x", Some(&token)).await), 200);
     r.running.stop().await;
 }

@@ -75,6 +75,14 @@ async fn a_cached_token_is_refused_once_its_key_is_rotated_out() {
         assert_allowed(&gatehouse.check_token(&by_old).await, "alice");
         assert_allowed(&gatehouse.check_token(&by_kept).await, "bob");
     }
+    // Two first Checks verified, 38 found their token cached; both are held.
+    let text = ops::metrics(gatehouse.http).await;
+    let series = |s: &str| ops::metric_in(&text, s);
+    assert_eq!(series(r#"gatehouse_token_cache_lookups_total{result="miss"}"#), Some(2.0), "{text}");
+    assert_eq!(series(r#"gatehouse_token_cache_lookups_total{result="hit"}"#), Some(38.0));
+    assert_eq!(series("gatehouse_token_cache_entries"), Some(2.0));
+    assert!(series("gatehouse_token_cache_weighted_bytes").is_some_and(|bytes| bytes >= 2.0 * 1024.0));
+    assert_eq!(series(r#"gatehouse_check_duration_seconds_count{decision="allow",cache="hit"}"#), Some(38.0));
 
     // The IdP rotates `old` out. A fetch in flight may still bring the old
     // document; two more successful fetches surely bring the new one. The
@@ -89,10 +97,13 @@ async fn a_cached_token_is_refused_once_its_key_is_rotated_out() {
     }
     eprintln!("keys refreshed {:?} after the rotation", rotated.elapsed());
 
-    // The previously cached token is refused, every time.
+    // The previously cached token is refused, every time; its entry was
+    // dropped because its key is gone.
     for _ in 0..5 {
         assert_unknown_kid(&gatehouse.check_token(&by_old).await);
     }
+    let invalidated = r#"gatehouse_token_cache_evictions_total{cause="invalidated"}"#;
+    assert_eq!(ops::wait_metric(gatehouse.http, invalidated, 1.0, Duration::from_secs(2)).await, 1.0);
     // Nothing else changed.
     for _ in 0..5 {
         assert_allowed(&gatehouse.check_token(&by_kept).await, "bob");
