@@ -87,6 +87,7 @@ enum Command {
     Dev(DevCommand),
     /// Translate another tool's authentication config into a gatehouse config.
     #[command(subcommand)]
+    Import(crate::import::ImportCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", current_thread()?.block_on(crate::dev::run_check(&args))?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Import(command) => Ok(crate::import::run(&command)),
     }
 }
 

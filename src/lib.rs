@@ -30,7 +30,8 @@
 //!    metrics, decision log and span) and the operations endpoints.
 //! 6. On top, in this order: [`dev`] (local keys, tokens, the CheckRequest
 //!    builder, the echo upstream), [`explain`], [`revoke`] (the admin API's
-//!    client), [`reload`], [`app`] (wiring), [`cli`].
+//!    client), [`import`] (Envoy `jwt_authn` configs into gatehouse
+//!    configs), [`reload`], [`app`] (wiring), [`cli`].
 //!
 //! The public surface is [`cli::main`] for the binary and [`internals`] for
 //! gatehouse's own tests, test kit, benchmarks and fuzz targets.
@@ -57,6 +58,7 @@ mod app;
 pub mod cli;
 mod dev;
 mod explain;
+mod import;
 mod reload;
 mod revoke;
 

@@ -20,6 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["dev"],
     &["explain"],
     &["revoke"],
+    &["import"],
     &["reload"],
     &["app"],
     &["cli"],

@@ -12,6 +12,7 @@ mod envoy_e2e;
 mod envoy_headers;
 mod flood;
 mod grpc_check;
+mod import_jwt_authn;
 mod jwks_cache;
 mod limits;
 mod monitoring;

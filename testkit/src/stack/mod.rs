@@ -8,11 +8,16 @@
 //! Everything listens on 127.0.0.1 with free ports. Each process writes its
 //! stdout/stderr into the stack's temporary directory; when a test fails the
 //! directory is kept and the tail of every log is printed.
+//!
+//! [`JwtAuthnEnvoy`] is the other side of a comparison: Envoy's own
+//! jwt_authn filter, no gatehouse, in front of the same echo upstream.
 
 mod http1;
+mod jwt_authn;
 mod proxies;
 
 pub use http1::{parse_http1, raw_request, upstream_path, upstream_saw, Front, Reply};
+pub use jwt_authn::{JwtAuthnEnvoy, JWKS_CLUSTER, JWT_AUTHN_TYPE};
 pub use proxies::Proxy;
 
 use std::fs::{File, OpenOptions};
