@@ -9,7 +9,7 @@ pub use crate::authz::{
     HttpRequest, Origin, Policy, TokenError, UnverifiedToken, Validation, VerifiedToken,
 };
 pub use crate::clock::unix_now;
-pub use crate::config::{from_yaml, load_file, ConfigError, Problem, ServerConfig, Specs};
+pub use crate::config::{from_yaml, load_file, ConfigError, ListenAddr, Problem, ServerConfig, Specs};
 pub use crate::dev::{echo_router, jwks_json, CheckRequestBuilder, DevError, SigningKey, DEFAULT_ISSUER};
 pub use crate::keys::{
     parse_jwks, JwksError, KeyError, KeyLookup, KeySet, KeySource, LoadedKeys, SkipReason, SkippedKey,

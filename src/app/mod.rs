@@ -2,6 +2,7 @@
 //! servers (and the config reloader) from a built configuration, until a
 //! shutdown signal.
 
+mod listen;
 mod revocation;
 mod shutdown;
 
@@ -19,6 +20,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
+use listen::Listener;
 pub(crate) use shutdown::signal as shutdown_signal;
 use shutdown::Shutdown;
 
@@ -40,9 +42,9 @@ const MAX_CHECK_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
 /// A bound, not yet running gatehouse.
 pub struct Server {
-    grpc: TcpListener,
+    grpc: Listener,
     http: TcpListener,
-    http_check: Option<TcpListener>,
+    http_check: Option<Listener>,
     max_concurrent_checks: usize,
     live: Arc<Live>,
     registry: Registry,
@@ -74,18 +76,12 @@ impl Server {
         for warning in &warnings {
             tracing::warn!(path = %warning.path, "{}", warning.message);
         }
-        let grpc = TcpListener::bind(server.grpc_addr)
-            .await
-            .with_context(|| format!("binding server.grpc_addr {}", server.grpc_addr))?;
+        let grpc = Listener::bind(&server.grpc_addr, "server.grpc_addr").await?;
         let http = TcpListener::bind(server.http_addr)
             .await
             .with_context(|| format!("binding server.http_addr {}", server.http_addr))?;
-        let http_check = match server.http_check_addr {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding server.http_check_addr {addr}"))?,
-            ),
+        let http_check = match &server.http_check_addr {
+            Some(addr) => Some(Listener::bind(addr, "server.http_check_addr").await?),
             None => None,
         };
         let mut registry = Registry::default();
@@ -145,7 +141,7 @@ impl Server {
 
     /// The HTTP check listener's address, when `server.http_check_addr` is set.
     pub fn http_check_addr(&self) -> Option<std::io::Result<SocketAddr>> {
-        self.http_check.as_ref().map(TcpListener::local_addr)
+        self.http_check.as_ref().map(Listener::local_addr)
     }
 
     /// The admin listener's address, when `revocation.admin` is set.
@@ -189,22 +185,30 @@ impl Server {
         // One authorizer and one concurrency limit behind every front door.
         let checks = Arc::new(Checks::new(self.live, self.check_metrics, self.max_concurrent_checks));
         let http_check_server = self.http_check.map(|listener| {
-            axum::serve(listener, http_check_router(checks.clone()))
-                .with_graceful_shutdown(shutdown.clone().stopped())
+            serve_http(listener, http_check_router(checks.clone()), shutdown.clone().stopped())
         });
         let check = CheckService::new(checks);
-        let grpc_server = grpc_builder()
+        let router = grpc_builder()
             .add_service(health_service)
-            .add_service(AuthorizationServer::new(check).max_decoding_message_size(MAX_CHECK_REQUEST_BYTES))
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
-                shutdown.clone().stopped(),
-            );
+            .add_service(AuthorizationServer::new(check).max_decoding_message_size(MAX_CHECK_REQUEST_BYTES));
+        let stopped = shutdown.clone().stopped();
+        let grpc_server: BoxedServer = match self.grpc {
+            Listener::Tcp(listener) => Box::pin(async move {
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                Ok(router.serve_with_incoming_shutdown(incoming, stopped).await?)
+            }),
+            Listener::Unix(listener, _file) => Box::pin(async move {
+                let served =
+                    router.serve_with_incoming_shutdown(listen::unix_incoming(listener), stopped).await;
+                drop(_file);
+                Ok(served?)
+            }),
+        };
 
         tracing::info!(grpc = ?grpc_addr, http = ?http_addr, http_check = ?http_check_addr, "gatehouse serving");
         let servers = async {
             tokio::try_join!(
-                async { grpc_server.await.map_err(anyhow::Error::from) },
+                grpc_server,
                 async { http_server.await.map_err(anyhow::Error::from) },
                 async {
                     match admin_server {
@@ -214,7 +218,7 @@ impl Server {
                 },
                 async {
                     match http_check_server {
-                        Some(server) => server.await.map_err(anyhow::Error::from),
+                        Some(server) => server.await,
                         None => Ok(()),
                     }
                 },
@@ -230,6 +234,27 @@ impl Server {
             task.abort();
         }
         Ok(())
+    }
+}
+
+/// A server future, whichever kind of listener it serves.
+type BoxedServer = std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// Serves `router` (HTTP/1.1 and h2c) on a TCP or Unix listener until `stopped`.
+fn serve_http(
+    listener: Listener,
+    router: axum::Router,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) -> BoxedServer {
+    match listener {
+        Listener::Tcp(listener) => {
+            Box::pin(async move { Ok(axum::serve(listener, router).with_graceful_shutdown(stopped).await?) })
+        }
+        Listener::Unix(listener, file) => Box::pin(async move {
+            let served = axum::serve(listener, router).with_graceful_shutdown(stopped).await;
+            drop(file);
+            Ok(served?)
+        }),
     }
 }
 

@@ -13,6 +13,7 @@ mod build_rules;
 mod credentials;
 mod duration;
 mod jwks;
+mod listen;
 mod load;
 mod revocation;
 mod rules;
@@ -32,6 +33,7 @@ pub use build::Specs;
 #[cfg(test)]
 pub(crate) use build_rules::testing;
 pub(crate) use jwks::JwksConfig;
+pub use listen::ListenAddr;
 #[cfg(test)]
 pub(crate) use load::parse;
 pub use load::{from_yaml, load_file};
@@ -183,13 +185,16 @@ pub(crate) struct TelemetryConfig {
 #[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// Address of the ext_authz gRPC service. Default `0.0.0.0:9001`.
-    pub grpc_addr: SocketAddr,
+    /// Address of the ext_authz gRPC service: `host:port`, or a Unix domain
+    /// socket `unix:/path` (mode 0660: Envoy needs the same user or group).
+    /// Default `0.0.0.0:9001`.
+    pub grpc_addr: ListenAddr,
     /// Address of `/healthz`, `/readyz` and `/metrics`. Default `0.0.0.0:9090`.
     pub http_addr: SocketAddr,
     /// Address of the HTTP check listener (Envoy `http_service`, nginx
-    /// `auth_request`, Traefik `forwardAuth`). Default: off.
-    pub http_check_addr: Option<SocketAddr>,
+    /// `auth_request`, Traefik `forwardAuth`): `host:port` or `unix:/path`.
+    /// Default: off.
+    pub http_check_addr: Option<ListenAddr>,
     /// How long in-flight Checks may take to finish after SIGTERM. Default `10s`.
     #[serde(with = "duration")]
     #[schemars(with = "crate::config::schema::DurationText")]
@@ -204,7 +209,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 9001)),
+            grpc_addr: ListenAddr::Tcp(SocketAddr::from(([0, 0, 0, 0], 9001))),
             http_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
             http_check_addr: None,
             drain_timeout: Duration::from_secs(10),

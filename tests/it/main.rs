@@ -27,4 +27,5 @@ mod rules;
 mod schema;
 mod security;
 mod token_cache;
+mod unix_socket;
 mod unknown_kid_flood;

@@ -444,7 +444,7 @@ async fn reload_applies_a_valid_change_without_dropping_a_check_stream() {
     let took = wait_decision(&mut client, "/public/x", 401, Duration::from_secs(5)).await;
     eprintln!("the rewrite took effect {took:?} after the rename ({:?} total)", rewritten.elapsed());
     assert_eq!(ops::wait_metric(http, &reloads("success"), 1.0, Duration::from_secs(2)).await, 1.0);
-    assert_eq!(ops::metric(http, &reloads("invalid")).await, None);
+    assert_eq!(ops::metric(http, &reloads("invalid")).await, Some(0.0));
     assert_eq!(http_status(&check(&mut client, "/public/x", Some(&token)).await), 200);
 
     // Let the stream run on the new policy for a moment; the unchanged
@@ -483,7 +483,7 @@ async fn reload_refuses_an_invalid_file_and_keeps_serving() {
     assert!(gatehouse::internals::from_yaml(&invalid).is_err(), "the test's invalid file must be invalid");
     replace_file(&r.path, &invalid);
     assert_eq!(ops::wait_metric(http, &reloads("invalid"), 1.0, Duration::from_secs(5)).await, 1.0);
-    assert_eq!(ops::metric(http, &reloads("success")).await, None);
+    assert_eq!(ops::metric(http, &reloads("success")).await, Some(0.0));
     assert_eq!(ops::metric(http, "gatehouse_config_last_reload_success").await, Some(0.0));
     let started_at =
         ops::metric(http, "gatehouse_config_last_reload_success_timestamp_seconds").await.unwrap();
@@ -568,7 +568,7 @@ async fn sighup_reloads_the_binary() {
         assert_eq!(http_status(&check(&mut client, "/public/x", None).await), 200, "reloaded without SIGHUP");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(ops::metric(http, &reloads("success")).await, None);
+    assert_eq!(ops::metric(http, &reloads("success")).await, Some(0.0));
 
     let hup = Instant::now();
     served.signal("HUP");
