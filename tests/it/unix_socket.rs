@@ -102,3 +102,28 @@ fn a_path_that_is_not_a_socket_is_refused_at_start() {
     assert!(stderr.contains("binding server.grpc_addr unix:") && stderr.contains("not a socket"), "{stderr}");
     assert_eq!(std::fs::read_to_string(dir.path().join("grpc.sock")).unwrap(), "not a socket", "left alone");
 }
+
+/// The shipped sidecar Envoy config reaches gatehouse over the Unix socket
+/// through its `gatehouse_uds` cluster (`pipe`), deciding as over TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sidecar_envoy_checks_over_the_unix_socket() {
+    use gatehouse_testkit::envoy::STACK_CONFIG;
+    use gatehouse_testkit::stack::{upstream_saw, Stack, StackOptions};
+    let key = es256_key("k1");
+    let options = StackOptions {
+        grpc_over_unix_socket: true,
+        ..StackOptions::new("sidecar.yaml", STACK_CONFIG, jwks_json(&[&key]))
+    };
+    let stack = Stack::start(options).await;
+    let reader = bearer(&token_with(&key, serde_json::json!({ "scope": "orders:read" })));
+    let reply = stack.get("/orders/1", &[("authorization", &reader), ("x-user-id", "forged")]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(upstream_saw(&reply.body)["x-user-id"], "alice");
+    let reply = stack.get("/orders/1", &[]).await;
+    assert_eq!(reply.status, 401, "{reply:?}");
+    assert!(
+        stack.envoy_stat("cluster.gatehouse_uds.upstream_rq_total").await >= 2,
+        "the Checks took the socket"
+    );
+    assert_eq!(stack.envoy_stat("cluster.gatehouse.upstream_rq_total").await, 0, "and not loopback TCP");
+}

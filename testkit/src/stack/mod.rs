@@ -56,6 +56,10 @@ pub struct StackOptions {
     pub jwks: String,
     /// gatehouse processes behind Envoy's `gatehouse` cluster (round robin).
     pub replicas: usize,
+    /// gatehouse serves Check on a Unix socket (`server.grpc_addr: unix:...`)
+    /// and Envoy reaches it through the shipped config's `gatehouse_uds`
+    /// cluster (one replica).
+    pub grpc_over_unix_socket: bool,
 }
 
 impl StackOptions {
@@ -66,7 +70,14 @@ impl StackOptions {
 
     /// One gatehouse behind `proxy`, no extra render values.
     pub fn behind(proxy: Proxy, gatehouse_yaml: &str, jwks: String) -> Self {
-        Self { proxy, values: Vec::new(), gatehouse_yaml: gatehouse_yaml.to_owned(), jwks, replicas: 1 }
+        Self {
+            proxy,
+            values: Vec::new(),
+            gatehouse_yaml: gatehouse_yaml.to_owned(),
+            jwks,
+            replicas: 1,
+            grpc_over_unix_socket: false,
+        }
     }
 }
 
@@ -74,6 +85,8 @@ impl StackOptions {
 pub struct Replica {
     /// Its gRPC (ext_authz) address.
     pub grpc: SocketAddr,
+    /// Its gRPC Unix socket instead, with [`StackOptions::grpc_over_unix_socket`].
+    pub grpc_socket: Option<PathBuf>,
     /// Its `/readyz` and `/metrics` address.
     pub http: SocketAddr,
     /// Its HTTP check listener (`server.http_check_addr`).
@@ -109,7 +122,7 @@ pub struct Stack {
 
 impl Replica {
     /// Free addresses and the config file of replica `index`.
-    fn write(dir: &Path, index: usize, yaml: &str) -> Replica {
+    fn write(dir: &Path, index: usize, yaml: &str, unix: bool) -> Replica {
         let grpc = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let http_check = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -119,12 +132,17 @@ impl Replica {
             None => yaml.to_owned(),
         };
         let config = dir.join(format!("gatehouse-{index}.yaml"));
+        let grpc_socket = unix.then(|| dir.join(format!("grpc-{index}.sock")));
+        let grpc_addr = match &grpc_socket {
+            Some(path) => format!("unix:{}", path.display()),
+            None => grpc.to_string(),
+        };
         let server = format!(
-            "server:\n  grpc_addr: \"{grpc}\"\n  http_addr: \"{http}\"\n  http_check_addr: \"{http_check}\"\n  drain_timeout: 1s\n"
+            "server:\n  grpc_addr: \"{grpc_addr}\"\n  http_addr: \"{http}\"\n  http_check_addr: \"{http_check}\"\n  drain_timeout: 1s\n"
         );
         std::fs::write(&config, format!("{server}{yaml}")).expect("write gatehouse config");
         let log = if index == 0 { "gatehouse.log".to_owned() } else { format!("gatehouse-{index}.log") };
-        Replica { grpc, http, http_check, admin, config, log, child: None }
+        Replica { grpc, grpc_socket, http, http_check, admin, config, log, child: None }
     }
 }
 
@@ -170,8 +188,9 @@ impl Stack {
             .replace("{JWKS_URI}", &idp.uri())
             .replace("{INTROSPECTION_URI}", &idp.introspection_uri())
             .replace("{CLIENT_SECRET_FILE}", &secret.display().to_string());
-        let replicas: Vec<Replica> =
-            (0..options.replicas.max(1)).map(|i| Replica::write(dir.path(), i, &yaml)).collect();
+        let replicas: Vec<Replica> = (0..options.replicas.max(1))
+            .map(|i| Replica::write(dir.path(), i, &yaml, options.grpc_over_unix_socket))
+            .collect();
         let launch =
             Launch { dir: dir.path(), replicas: &replicas, upstream: upstream.addr, values: &options.values };
         let launched = options.proxy.launch(&launch);

@@ -119,6 +119,10 @@ fn launch_envoy(launch: &Launch<'_>, template: &'static str, port: fn(&Replica) 
         ("gatehouse_port", port(&launch.replicas[0]).to_string()),
         ("upstream_port", launch.upstream.port().to_string()),
     ];
+    if let Some(socket) = &launch.replicas[0].grpc_socket {
+        values.push(("gatehouse_cluster", "gatehouse_uds".into()));
+        values.push(("gatehouse_pipe", socket.display().to_string()));
+    }
     values.extend(launch.values.iter().map(|(k, v)| (*k, v.clone())));
     let rendered = render(&deploy_config(template), &values);
     let extra_ports: Vec<u16> = launch.replicas[1..].iter().map(port).collect();
