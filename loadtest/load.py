@@ -155,9 +155,11 @@ def wait_until(what, check, proc, timeout=20.0):
 
 
 def gatehouse_config(grpc_port, http_port, jwks, cache, http_check_port=None):
+    """`grpc_port` is a TCP port on 127.0.0.1, or a `unix:/path` string."""
+    grpc_addr = grpc_port if isinstance(grpc_port, str) else f"127.0.0.1:{grpc_port}"
     lines = [
         "server:",
-        f'  grpc_addr: "127.0.0.1:{grpc_port}"',
+        f'  grpc_addr: "{grpc_addr}"',
         f'  http_addr: "127.0.0.1:{http_port}"',
     ]
     if http_check_port:
@@ -253,16 +255,18 @@ def jwt_authn_filter(jwks, cache):
     }
 
 
-def envoy_config(path, admin_port, listen_port, authz_port, auth, jwks, template="sidecar.yaml"):
+def envoy_config(path, admin_port, listen_port, authz_port, auth, jwks, template="sidecar.yaml", extra=None):
     """Writes to `path` deploy/envoy/<template> with ports (rendered by the
     tests' renderer, `bench_util render-envoy`); access log off; every route a
-    direct_response (no upstream process); the auth filter chosen by `auth`."""
+    direct_response (no upstream process); the auth filter chosen by `auth`;
+    `extra` render values (e.g. the Unix-socket cluster)."""
     values = {
         "admin_port": admin_port,
         "listen_port": listen_port,
         "access_log": "/dev/null",
         "gatehouse_port": authz_port or 1,
         "upstream_port": 1,
+        **(extra or {}),
     }
     sets = [arg for name, value in values.items() for arg in ("--set", f"{name}={value}")]
     subprocess.run([os.path.join(ARGS.examples, "bench_util"), "render-envoy", "--template", template,
@@ -583,6 +587,15 @@ def main():
         env = {k: v for k, v in os.environ.items() if k not in ("RUST_LOG", "GATEHOUSE_LOG", "GATEHOUSE_CONFIG")}
         proc = spawn(name, [binary, "serve", "--config", path], cpu, logs, env=env)
         gh[name] = {"proc": proc, "grpc": grpc, "http": http, "http_check": http_check}
+    # The cache-hit server again, answering Check on a Unix socket (the sidecar's other transport).
+    uds = os.path.join(work, "gh_hit_uds.sock")
+    grpc_unused, http = free_port(), free_port()
+    path = os.path.join(work, "gh_hit_uds.yaml")
+    with open(path, "w") as f:
+        f.write(gatehouse_config(f"unix:{uds}", http, jwks, True))
+    env = {k: v for k, v in os.environ.items() if k not in ("RUST_LOG", "GATEHOUSE_LOG", "GATEHOUSE_CONFIG")}
+    proc = spawn("gh_hit_uds", [ARGS.gatehouse, "serve", "--config", path], cpu, logs, env=env)
+    gh["gh_hit_uds"] = {"proc": proc, "grpc": None, "http": http, "socket": uds}
     # The same servers on the client's core, for the split topology (Envoy alone on SERVER_CPU).
     noop_split_port = free_port()
     noop_split = spawn("noop_authz_split", [ex("noop_authz"), f"127.0.0.1:{noop_split_port}"], ARGS.client_cpu, logs)
@@ -630,6 +643,13 @@ def main():
         proc = spawn(f"envoy_{name}", [ARGS.envoy, "-c", path, "--concurrency", "1", "--use-dynamic-base-id",
                                        "--log-level", "warn"], cpu, logs)
         envoys[name] = {"proc": proc, "admin": admin, "listen": listen}
+    admin, listen = free_port(), free_port()
+    path = os.path.join(work, "envoy-gh_hit_uds.yaml")
+    envoy_config(path, admin, listen, None, "ext_authz", jwks,
+                 extra={"gatehouse_cluster": "gatehouse_uds", "gatehouse_pipe": gh["gh_hit_uds"]["socket"]})
+    proc = spawn("envoy_gh_hit_uds", [ARGS.envoy, "-c", path, "--concurrency", "1", "--use-dynamic-base-id",
+                                      "--log-level", "warn"], cpu, logs)
+    envoys["gh_hit_uds"] = {"proc": proc, "admin": admin, "listen": listen}
     for name, e in envoys.items():
         wait_until(f"envoy {name}", lambda e=e: http_get(f"http://127.0.0.1:{e['admin']}/ready")[1].strip() == "LIVE",
                    e["proc"], timeout=30)
@@ -692,6 +712,9 @@ def main():
                 envoy_admin=envoys["noop_full"]["admin"]),
         Variant("envoy_hit", "envoy", "envoy: ext_authz gatehouse hit", envoys["gh_hit"]["listen"], "http",
                 [E("gh_hit"), G("gh_hit")], gatehouse=gh["gh_hit"]["http"], envoy_admin=envoys["gh_hit"]["admin"]),
+        Variant("envoy_hit_uds", "envoy", "envoy: ext_authz gatehouse hit over a Unix socket",
+                envoys["gh_hit_uds"]["listen"], "http", [E("gh_hit_uds"), G("gh_hit_uds")],
+                gatehouse=gh["gh_hit_uds"]["http"], envoy_admin=envoys["gh_hit_uds"]["admin"]),
         Variant("envoy_fresh", "envoy", "envoy: ext_authz gatehouse RS256 fresh", envoys["gh_fresh"]["listen"], "http",
                 [E("gh_fresh"), G("gh_fresh")], gatehouse=gh["gh_fresh"]["http"],
                 envoy_admin=envoys["gh_fresh"]["admin"]),
