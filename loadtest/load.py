@@ -268,6 +268,8 @@ def envoy_config(path, admin_port, listen_port, authz_port, auth, jwks, template
         "access_log": "/dev/null",
         "gatehouse_port": authz_port or 1,
         "upstream_port": 1,
+        # The sidecar config's default cluster is the Unix socket; these runs ask over TCP unless told.
+        **({"gatehouse_cluster": "gatehouse"} if template == "sidecar.yaml" else {}),
         **(extra or {}),
     }
     sets = [arg for name, value in values.items() for arg in ("--set", f"{name}={value}")]

@@ -80,6 +80,7 @@ sed -E \
   -e "s/port_value: [0-9]+ \}  # test:listen_port/port_value: ${LISTEN_PORT} }  # test:listen_port/" \
   -e "s/port_value: [0-9]+ \}  # test:gatehouse_port/port_value: ${GRPC_PORT} }  # test:gatehouse_port/" \
   -e "s/port_value: [0-9]+ \}  # test:upstream_port/port_value: ${UPSTREAM_PORT} }  # test:upstream_port/" \
+  -e "s/cluster_name: gatehouse_uds \}  # test:gatehouse_cluster/cluster_name: gatehouse }  # test:gatehouse_cluster/" \
   deploy/envoy/sidecar.yaml > "$WORK/envoy.yaml"
 
 PIDS=()

@@ -130,6 +130,47 @@ fn the_sidecar_envoy_config_map_is_the_tested_file_and_validates() {
     let volumes = deployment["spec"]["template"]["spec"]["volumes"].as_sequence().unwrap();
     let name = envoy["metadata"]["name"].as_str().unwrap();
     assert!(volumes.iter().any(|v| v["configMap"]["name"].as_str() == Some(name)));
+    sidecar_checks_over_a_socket_only_envoy_shares(deployment, config);
+}
+
+/// Envoy asks gatehouse over the Unix socket of the pod's config (the
+/// shipped default cluster), in a volume only Envoy and gatehouse mount,
+/// gatehouse running in Envoy's group (the socket is 0660).
+fn sidecar_checks_over_a_socket_only_envoy_shares(deployment: &Value, envoy_config: &str) {
+    let gatehouse_config =
+        std::fs::read_to_string(repo().join("deploy/kubernetes/sidecar/config.yaml")).unwrap();
+    let gatehouse_config: Value = serde_yaml_ng::from_str(&gatehouse_config).unwrap();
+    let socket =
+        gatehouse_config["server"]["grpc_addr"].as_str().unwrap().strip_prefix("unix:").expect("a socket");
+    let envoy: Value = serde_yaml_ng::from_str(envoy_config).unwrap();
+    let clusters = envoy["static_resources"]["clusters"].as_sequence().unwrap();
+    let uds = clusters.iter().find(|c| c["name"] == "gatehouse_uds").unwrap();
+    let pipe =
+        &uds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["pipe"]["path"];
+    assert_eq!(pipe.as_str(), Some(socket));
+    assert!(
+        envoy_config.contains("envoy_grpc: { cluster_name: gatehouse_uds }"),
+        "the socket is the default"
+    );
+    let containers = deployment["spec"]["template"]["spec"]["containers"].as_sequence().unwrap();
+    let dir = std::path::Path::new(socket).parent().unwrap().to_str().unwrap();
+    let mounting: Vec<&str> = containers
+        .iter()
+        .filter(|c| {
+            c["volumeMounts"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .any(|m| m["mountPath"].as_str() == Some(dir))
+        })
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(mounting, ["envoy", "gatehouse"], "only Envoy and gatehouse see the socket");
+    let group = |name: &str| {
+        let c = containers.iter().find(|c| c["name"] == name).unwrap();
+        c["securityContext"]["runAsGroup"].as_u64()
+    };
+    assert_eq!(group("gatehouse"), group("envoy"), "gatehouse runs in Envoy's group");
 }
 
 /// Every container is hardened, probed and bounded; pods drain in time;

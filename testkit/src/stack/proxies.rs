@@ -119,9 +119,14 @@ fn launch_envoy(launch: &Launch<'_>, template: &'static str, port: fn(&Replica) 
         ("gatehouse_port", port(&launch.replicas[0]).to_string()),
         ("upstream_port", launch.upstream.port().to_string()),
     ];
-    if let Some(socket) = &launch.replicas[0].grpc_socket {
-        values.push(("gatehouse_cluster", "gatehouse_uds".into()));
-        values.push(("gatehouse_pipe", socket.display().to_string()));
+    // The sidecar config reaches gatehouse over its Unix socket unless told the TCP cluster.
+    match &launch.replicas[0].grpc_socket {
+        Some(socket) => {
+            values.push(("gatehouse_cluster", "gatehouse_uds".into()));
+            values.push(("gatehouse_pipe", socket.display().to_string()));
+        }
+        None if template == "sidecar.yaml" => values.push(("gatehouse_cluster", "gatehouse".into())),
+        None => {}
     }
     values.extend(launch.values.iter().map(|(k, v)| (*k, v.clone())));
     let rendered = render(&deploy_config(template), &values);
