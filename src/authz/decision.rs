@@ -202,13 +202,18 @@ pub enum Decision {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum CacheOutcome {
     #[default]
-    None,
-    Hit,
-    Miss,
+    None = 0,
+    Hit = 1,
+    Miss = 2,
 }
 
 impl CacheOutcome {
     pub const ALL: [CacheOutcome; 3] = [CacheOutcome::None, CacheOutcome::Hit, CacheOutcome::Miss];
+
+    /// Its place in [`CacheOutcome::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
 
     pub const fn as_str(self) -> &'static str {
         match self {

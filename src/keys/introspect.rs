@@ -20,6 +20,8 @@ use futures_util::future::{FutureExt, Shared};
 use serde_json::{Map, Value};
 
 use super::fetch::{ClientAuth, Discovered, FetchError, Fetcher};
+use prometheus_client::metrics::counter::Counter;
+
 use super::metrics::KeyMetrics;
 use super::source::BoxFuture;
 use super::Secret;
@@ -110,6 +112,8 @@ pub(crate) struct Introspector {
     /// The endpoint discovery found, until a call to it fails.
     discovered: Mutex<Option<String>>,
     metrics: Arc<KeyMetrics>,
+    /// Answer-cache hits and misses of this provider.
+    lookups: (Counter, Counter),
 }
 
 impl Introspector {
@@ -132,6 +136,7 @@ impl Introspector {
             in_flight: Mutex::new(HashMap::new()),
             permits,
             discovered: Mutex::new(None),
+            lookups: metrics.introspection_lookups(provider),
             metrics,
         })
     }
@@ -140,7 +145,7 @@ impl Introspector {
     /// Unix time it stops being reused. Memory only.
     pub(crate) fn cached(&self, digest: &[u8; 32]) -> Option<(Answer, f64)> {
         let kept = self.answers.get(digest).map(|kept| (kept.answer, kept.until));
-        self.metrics.introspection_lookup(&self.provider, kept.is_some());
+        if kept.is_some() { &self.lookups.0 } else { &self.lookups.1 }.inc();
         kept
     }
 

@@ -114,12 +114,15 @@ impl KeyMetrics {
         self.introspections.get_or_create(&FetchLabels { provider: provider.to_owned(), outcome }).inc();
     }
 
-    /// Counts one answer-cache lookup.
-    pub(crate) fn introspection_lookup(&self, provider: &str, hit: bool) {
-        let result = if hit { "hit" } else { "miss" };
-        self.introspection_lookups
-            .get_or_create(&LookupLabels { provider: provider.to_owned(), result })
-            .inc();
+    /// The answer-cache lookup counters of `provider`, `(hit, miss)`: made
+    /// once, so a lookup on the Check path only increments.
+    pub(crate) fn introspection_lookups(&self, provider: &str) -> (Counter, Counter) {
+        let counter = |result| {
+            self.introspection_lookups
+                .get_or_create(&LookupLabels { provider: provider.to_owned(), result })
+                .clone()
+        };
+        (counter("hit"), counter("miss"))
     }
 
     pub(crate) fn introspection_duration(&self, provider: &str, elapsed: std::time::Duration) {
