@@ -21,10 +21,30 @@ pub fn gatehouse_command(args: &[&str]) -> Command {
     command
 }
 
-/// A free address on 127.0.0.1 (bound, read, released).
+/// Ports handed out by [`free_addr`]: below Linux's ephemeral range
+/// (32768–60999 by default), so no outgoing connection of this or another
+/// process can take one between the probe and the child's bind — a port
+/// picked by binding `:0` can, and did.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A free address on 127.0.0.1 that no other caller in this process gets:
+/// the next port of [`TEST_PORTS`] (starting at an offset drawn from the
+/// process id, so concurrent test processes rarely meet) that binds now.
 pub fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("a local address")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
+    let start = std::process::id().wrapping_mul(7919) % span;
+    let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..span {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst) % span;
+        let port = TEST_PORTS.start + u16::try_from(offset).expect("offset within the range");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+    panic!("no free port in {TEST_PORTS:?} on 127.0.0.1");
 }
 
 /// A running `gatehouse`, killed on drop unless it already exited, with its

@@ -17,10 +17,9 @@ pub fn deploy_config(name: &str) -> PathBuf {
     repo_root().join("deploy/envoy").join(name)
 }
 
-/// A free TCP port on 127.0.0.1 (bound, read, released).
+/// A free TCP port on 127.0.0.1 (see [`crate::process::free_addr`]).
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().unwrap().port()
+    crate::process::free_addr().port()
 }
 
 /// `envoy --mode validate -c <config>`: (success, stdout + stderr).
