@@ -113,6 +113,7 @@ impl Fixture {
             .and_then(|mut t| t.verify(&self.keys, &self.validation, now))
             .expect("gatehouse verifies the bench token")
             .claims
+            .to_map()
     }
 
     fn jsonwebtoken(&self) -> Map<String, Value> {

@@ -5,7 +5,7 @@
 pub use crate::alg::{Algorithm, KeyFamily};
 pub use crate::app::{grpc_builder, Server};
 pub use crate::authz::{
-    check_claims, evaluate, parse_token, Allow, Authorizer, CacheOutcome, Decision, Deny, DenyReason,
+    check_claims, evaluate, parse_token, Allow, Authorizer, CacheOutcome, Claims, Decision, Deny, DenyReason,
     HttpRequest, Origin, Policy, TokenError, UnverifiedToken, Validation, VerifiedToken,
 };
 pub use crate::clock::unix_now;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::claims::Claims;
 use super::decision::{Allow, CacheOutcome};
 use super::jwt::VerifiedToken;
 use super::policy::{Policy, ProviderId};
@@ -28,7 +29,12 @@ impl ClaimPath {
     }
 
     /// The value at this path, if every segment is there.
-    pub(crate) fn find<'c>(&self, claims: &'c serde_json::Map<String, Value>) -> Option<&'c Value> {
+    /// The top-level claim it starts at.
+    pub(crate) fn first(&self) -> &str {
+        self.0.first().map_or("", String::as_str)
+    }
+
+    pub(crate) fn find<'c>(&self, claims: &'c Claims) -> Option<&'c Value> {
         let (first, rest) = self.0.split_first()?;
         rest.iter().try_fold(claims.get(first)?, |value, key| value.as_object()?.get(key))
     }

@@ -10,6 +10,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::claims::{Claims, KeptClaims};
 use super::strict_json;
 use crate::alg::Algorithm;
 use crate::keys::{KeyLookup, KeySet};
@@ -201,7 +202,8 @@ pub enum Origin {
 #[derive(Debug, Clone)]
 pub struct VerifiedToken {
     pub origin: Origin,
-    pub claims: Map<String, Value>,
+    /// What the Checks reusing it read (see [`Claims`]).
+    pub claims: Claims,
     /// The payload segment as received (base64url), kept only for a provider
     /// with `payload_header` (see [`UnverifiedToken::payload_b64`]).
     pub payload_b64: Option<Box<str>>,
@@ -366,6 +368,11 @@ impl VerifiedToken {
         }
     }
 
+    /// Drops the claims no Check of this policy reads (before it is cached).
+    pub(crate) fn keep_claims(&mut self, kept: &KeptClaims) {
+        self.claims = std::mem::take(&mut self.claims).keeping(kept);
+    }
+
     /// A verification of `claims` (already checked) by `origin`.
     pub(crate) fn new(origin: Origin, claims: Map<String, Value>, key_fingerprint: u64) -> Self {
         VerifiedToken {
@@ -373,7 +380,7 @@ impl VerifiedToken {
             exp: claims.get("exp").and_then(Value::as_f64),
             reuse_until: None,
             ids: crate::revocation::TokenIds::of(&claims),
-            claims,
+            claims: Claims::from_map(claims),
             payload_b64: None,
             key_fingerprint,
             wire: WireSlot::default(),

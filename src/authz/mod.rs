@@ -10,6 +10,7 @@
 
 mod authorizer;
 mod cache;
+mod claims;
 mod decision;
 mod identity;
 mod jwt;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 
 pub use authorizer::Authorizer;
 pub(crate) use cache::{CacheMetrics, CacheSettings};
+pub use claims::Claims;
 pub use decision::{Allow, CacheOutcome, Decision, Deny, DenyReason};
 pub(crate) use identity::ClaimPath;
 pub use jwt::{

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::cache::{CacheMetrics, CacheMetricsHandle, CacheSettings, TokenCache};
+use super::claims::KeptClaims;
 use super::identity::ClaimPath;
 use super::jwt::Validation;
-use super::rules::Rule;
+use super::rules::{Action, Rule};
 use super::token::TokenSource;
 use crate::keys::{ApiKeys, Introspector, KeySource, ProviderKeys};
 use crate::revocation::Revocations;
@@ -51,6 +52,9 @@ pub(crate) struct Provider {
     pub(crate) introspection: Option<Arc<Introspector>>,
     /// API keys are looked up in its file.
     pub(crate) api_keys: Option<Arc<ApiKeys>>,
+    /// The claims its verified tokens keep: what rules, its identity
+    /// headers, dynamic metadata and the decision log read.
+    pub(crate) kept_claims: KeptClaims,
 }
 
 /// What an allow's dynamic metadata carries beyond `decision`, `rule` and
@@ -134,12 +138,19 @@ impl Policy {
         revocations: Option<Arc<Revocations>>,
     ) -> Self {
         debug_assert_eq!(spec.providers.len(), keys.len(), "one key source per provider");
+        let policy_reads = claims_read(&spec.routing, &spec.metadata);
         let providers: Vec<Provider> = spec
             .providers
             .into_iter()
             .zip(keys)
             .enumerate()
             .map(|(index, (p, keys))| Provider {
+                kept_claims: match &policy_reads {
+                    None => KeptClaims::All,
+                    Some(names) => KeptClaims::named(
+                        names.iter().copied().chain(p.claim_headers.iter().map(|(path, _)| path.first())),
+                    ),
+                },
                 id: ProviderId(index),
                 name: p.name,
                 validation: p.validation,
@@ -188,4 +199,20 @@ impl Policy {
     pub(crate) fn provider_named(&self, name: &str) -> Option<&Provider> {
         self.providers.iter().find(|p| &*p.name == name)
     }
+}
+
+/// The top-level claims the rules and the dynamic metadata read, or `None`
+/// when the metadata carries every claim.
+fn claims_read<'s>(routing: &'s Routing, metadata: &'s MetadataSpec) -> Option<Vec<&'s str>> {
+    if metadata.all_claims {
+        return None;
+    }
+    let mut names: Vec<&str> = metadata.claims.iter().map(|(_, path)| path.first()).collect();
+    let rules = routing.rules.iter().chain(&routing.fallback).chain(&routing.cors_preflight);
+    for rule in rules {
+        if let Action::Require { requirement, .. } = &rule.action {
+            requirement.read_claims(&mut names);
+        }
+    }
+    Some(names)
 }

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use regex::Regex;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::claims::Claims;
 use super::identity::ClaimPath;
 use super::policy::ProviderId;
 
@@ -76,6 +77,14 @@ impl Requirement {
         }
     }
 
+    /// Adds the top-level claims its conditions read, nested blocks included.
+    pub(crate) fn read_claims<'r>(&'r self, names: &mut Vec<&'r str>) {
+        names.extend(self.claims.iter().map(|c| c.path.first()));
+        for nested in self.any_of.iter().chain(&self.all_of) {
+            nested.read_claims(names);
+        }
+    }
+
     /// The top-level provider list: which providers may verify the token
     /// (empty: any). Nested lists only constrain which branch is satisfied.
     pub(crate) fn providers(&self) -> &[ProviderId] {
@@ -83,7 +92,7 @@ impl Requirement {
     }
 
     /// Checks a token verified by `provider` with these claims.
-    pub(crate) fn check(&self, provider: ProviderId, claims: &Map<String, Value>) -> Result<(), Unmet> {
+    pub(crate) fn check(&self, provider: ProviderId, claims: &Claims) -> Result<(), Unmet> {
         if !self.providers.is_empty() && !self.providers.contains(&provider) {
             return Err(Unmet::Forbidden);
         }
@@ -111,7 +120,7 @@ impl Requirement {
 
 /// Granted scopes: `scope` as a space-delimited string (RFC 8693 §4.2) or an
 /// array, and `scp` likewise (Azure AD, Okta).
-pub(crate) fn scopes(claims: &Map<String, Value>) -> Vec<&str> {
+pub(crate) fn scopes(claims: &Claims) -> Vec<&str> {
     let mut granted = Vec::new();
     for name in ["scope", "scp"] {
         match claims.get(name) {
@@ -128,7 +137,7 @@ impl ClaimCondition {
         Self { path, test }
     }
 
-    fn holds(&self, claims: &Map<String, Value>) -> bool {
+    fn holds(&self, claims: &Claims) -> bool {
         let Some(value) = self.path.find(claims) else { return false };
         match &self.test {
             ClaimTest::Equals(expected) => value == expected,

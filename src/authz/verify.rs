@@ -131,6 +131,7 @@ fn signed(provider: &Provider, token: &mut UnverifiedToken<'_>, now: u64) -> Att
             if provider.payload_header.is_some() {
                 verified.payload_b64 = Some(token.payload_b64().into());
             }
+            verified.keep_claims(&provider.kept_claims);
             Attempt::Verified(Arc::new(verified))
         }
         Err(error) => Attempt::Failed((DenyReason::Token(error), Some(provider.id))),
@@ -151,6 +152,7 @@ fn introspected(provider: &Provider, digest: TokenDigest, now: u64) -> Attempt {
     }
     let mut token = VerifiedToken::new(Origin::Introspection, with_issuer(&claims, provider), 0);
     token.reuse_until = Some(kept_until);
+    token.keep_claims(&provider.kept_claims);
     Attempt::Verified(Arc::new(token))
 }
 
@@ -167,7 +169,9 @@ fn api_key(provider: &Provider, digest: TokenDigest, now: u64) -> Attempt {
         return fail(TokenError::Expired);
     }
     let claims = with_issuer(&found.claims, provider);
-    Attempt::Verified(Arc::new(VerifiedToken::new(Origin::ApiKey, claims, found.fingerprint)))
+    let mut token = VerifiedToken::new(Origin::ApiKey, claims, found.fingerprint);
+    token.keep_claims(&provider.kept_claims);
+    Attempt::Verified(Arc::new(token))
 }
 
 /// The claims with `iss` set to the provider's issuer where the answer or

@@ -149,7 +149,7 @@ fn allow_metadata(allow: &Allow) -> Struct {
 /// token's wire slot keeps it), so a cache hit only clones it.
 fn all_claims(token: &VerifiedToken) -> Struct {
     let render =
-        || Struct { fields: token.claims.iter().map(|(k, v)| (k.clone(), to_proto_value(v))).collect() };
+        || Struct { fields: token.claims.iter().map(|(k, v)| (k.to_owned(), to_proto_value(v))).collect() };
     match token.wire.get_or_init(render) {
         Some(rendered) => rendered.clone(),
         None => render(),

@@ -13,8 +13,18 @@ fn id(name: &str) -> ProviderId {
     ProviderId(PROVIDERS.iter().position(|p| *p == name).expect("a known provider"))
 }
 
-fn claims(value: Value) -> Map<String, Value> {
-    value.as_object().unwrap().clone()
+fn claims(value: Value) -> Claims {
+    Claims::from_map(value.as_object().unwrap().clone())
+}
+
+#[test]
+fn the_claims_a_requirement_reads_include_nested_blocks() {
+    let block = requirement(
+        "claims: [ { claim: org.id, equals: 1 } ]\nany_of: [ { claims: [ { claim: tenant, equals: t } ] } ]\nall_of: [ { scopes_all: [a], claims: [ { claim: roles, contains: admin } ] } ]",
+    );
+    let mut names = Vec::new();
+    block.read_claims(&mut names);
+    assert_eq!(names, ["org", "tenant", "roles"]);
 }
 
 #[test]

@@ -28,11 +28,12 @@ const MIB: u64 = 1024 * 1024;
 
 /// A payload claim padded so that the token's payload JSON is `len` bytes.
 fn token_with_json_len(len: usize) -> String {
-    let base = claims(ISS_A, json!({ "pad": "" }));
+    // `scope` is kept (scope requirements read it); a claim nothing reads is dropped.
+    let base = claims(ISS_A, json!({ "scope": "" }));
     let base_len = base.to_string().len();
     assert!(len >= base_len, "payload too short to pad");
     let mut claims = base.clone();
-    claims["pad"] = Value::String("x".repeat(len - base_len));
+    claims["scope"] = Value::String("x".repeat(len - base_len));
     assert_eq!(claims.to_string().len(), len);
     sign("k1", SECRET, &claims)
 }
@@ -51,8 +52,21 @@ fn entries_weigh_their_estimated_bytes_and_at_least_their_share_of_the_budget() 
     let first = verified(&allow("big", decide(&policy, "/read", &big)));
     assert_eq!(first.payload_b64, None, "no payload_header: no copy of the payload is kept");
     let big_weight = weight(&policy) - share;
-    assert!((11_000..=14_000).contains(&big_weight), "a 10 kB payload weighs {big_weight} bytes");
+    assert!((10_000..=12_000).contains(&big_weight), "a 10 kB payload weighs {big_weight} bytes");
     assert_hit("big again", decide(&policy, "/read", &big), &first);
+}
+
+#[test]
+fn claims_nothing_reads_are_not_kept_and_not_weighed() {
+    let (policy, _keys) = swappable("60s", &format!("{{ max_entries: 1000, max_bytes: {} }}", 4 * MIB));
+    let share = (4 * MIB).div_ceil(1000);
+    let mut padded = claims(ISS_A, json!({ "sub": "alice", "scope": "read" }));
+    padded["profile"] = json!({ "bio": "x".repeat(20_000), "links": ["a", "b"] });
+    let first = verified(&allow("padded", decide(&policy, "/read", &sign("k1", SECRET, &padded))));
+    assert_eq!(first.claims.get("profile"), None, "no rule, header or metadata reads it");
+    assert_eq!(first.claims["sub"], "alice");
+    assert_eq!(first.claims["scope"], "read");
+    assert_eq!(weight(&policy), share, "weighs what it keeps: a small token's share");
 }
 
 #[test]
@@ -60,7 +74,7 @@ fn the_byte_budget_bounds_a_cache_of_large_tokens() {
     let (policy, _keys) = swappable("60s", &format!("{{ max_entries: 100000, max_bytes: {MIB} }}"));
     for i in 0..100 {
         let mut claims = claims(ISS_A, json!({ "sub": format!("user-{i}") }));
-        claims["pad"] = Value::String("x".repeat(40_000));
+        claims["scope"] = Value::String("x".repeat(40_000));
         let distinct = sign("k1", SECRET, &claims);
         allow(&format!("large token #{i}"), decide(&policy, "/read", &distinct));
     }
@@ -76,7 +90,7 @@ fn a_cache_full_of_large_tokens_still_takes_small_ones() {
     // About 40 kB of JSON each, estimated at ≈42 kB: two dozen fill the budget.
     for i in 0..30 {
         let mut claims = claims(ISS_A, json!({ "sub": format!("user-{i}") }));
-        claims["pad"] = Value::String("x".repeat(40_000));
+        claims["scope"] = Value::String("x".repeat(40_000));
         allow(&format!("big #{i}"), decide(&policy, "/read", &sign("k1", SECRET, &claims)));
     }
     assert!(weight(&policy) <= MIB, "weighted size {} over capacity", weight(&policy));
