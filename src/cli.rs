@@ -199,6 +199,12 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             for note in specs.notes() {
                 println!("note: {}: {}", note.path, note.message);
             }
+            let headers = crate::server::headers_read(&specs);
+            println!("request headers read: {}", headers.join(", "));
+            println!(
+                "  for Envoy's ext_authz: allowed_headers: {{ patterns: {} }}",
+                crate::server::envoy_allowed_patterns(&headers)
+            );
             println!("{}: ok", path.display());
             ExitCode::SUCCESS
         }

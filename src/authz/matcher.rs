@@ -72,6 +72,11 @@ impl Matcher {
         }
     }
 
+    /// The request headers its conditions read.
+    pub(crate) fn header_names(&self) -> impl Iterator<Item = &str> {
+        self.headers.iter().map(|condition| condition.name.as_str())
+    }
+
     /// True when the matcher has no condition at all: it catches every request.
     pub(crate) fn is_catch_all(&self) -> bool {
         self.host.is_none()

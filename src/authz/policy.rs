@@ -104,6 +104,35 @@ pub(crate) struct PolicySpec {
 }
 
 impl PolicySpec {
+    /// The request headers its decisions read, lower-case, each once: the
+    /// providers' token headers (and `cookie` for a cookie source), the rules'
+    /// header conditions, and a CORS preflight's when preflights bypass.
+    /// Envoy's ext_authz `allowed_headers` must pass at least these.
+    pub(crate) fn headers_read(&self) -> Vec<String> {
+        let mut names: Vec<&str> = Vec::new();
+        for source in self.providers.iter().flat_map(|p| &p.token_sources) {
+            match source {
+                TokenSource::Header { name, .. } => names.push(name),
+                TokenSource::Cookie(_) => names.push("cookie"),
+                TokenSource::Query(_) => {}
+            }
+        }
+        let routing = &self.routing;
+        for rule in routing.rules.iter().chain(&routing.fallback) {
+            names.extend(rule.matcher.header_names());
+        }
+        if routing.cors_preflight.is_some() {
+            names.extend(["origin", "access-control-request-method"]);
+        }
+        let mut unique: Vec<String> = Vec::with_capacity(names.len());
+        for name in names {
+            if !unique.iter().any(|known| known == name) {
+                unique.push(name.to_owned());
+            }
+        }
+        unique
+    }
+
     /// Makes the token cache report to the process's registered metrics.
     pub(crate) fn report_cache_to(&mut self, metrics: &Arc<CacheMetrics>) {
         if let Some(cache) = &mut self.cache {

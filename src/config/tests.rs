@@ -379,3 +379,33 @@ fn token_types_compare_case_insensitively_with_or_without_the_application_prefix
         assert!(!validation.accepts_type(typ), "{typ:?}");
     }
 }
+
+#[test]
+fn the_request_headers_decisions_read_are_listed_once_each() {
+    let specs = from_yaml(
+        r#"
+providers:
+  - name: corp
+    issuer: https://idp.example.com
+    jwks: { uri: https://idp.example.com/jwks.json }
+    token_sources: [ { header: authorization, prefix: "Bearer " }, { cookie: session }, { cookie: sso }, { query: access_token } ]
+  - name: partner
+    issuer: https://partner.example.com
+    jwks: { uri: https://partner.example.com/jwks.json }
+    token_sources: [ { header: X-Partner-Token }, { header: Authorization, prefix: "Bearer " } ]
+rules:
+  - match: { path: /h, headers: [ { name: X-Tenant, exact: acme }, { name: x-partner-token, present: true } ] }
+    require: { providers: [partner] }
+  - match: { path_prefix: / }
+    require: { providers: [corp] }
+bypass_cors_preflight: true
+"#,
+    )
+    .expect("a valid config");
+    assert_eq!(
+        specs.policy.headers_read(),
+        ["authorization", "cookie", "x-partner-token", "x-tenant", "origin", "access-control-request-method"]
+    );
+    let default_sources = from_yaml(MINIMAL).expect("a valid config");
+    assert_eq!(default_sources.policy.headers_read(), ["authorization"]);
+}

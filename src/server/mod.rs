@@ -20,3 +20,22 @@ pub(crate) use http_check::http_check_router;
 pub(crate) use live::{Live, Snapshot};
 pub(crate) use observe::CheckMetrics;
 pub use wire::{to_check_response, to_http_request};
+
+/// Every request header gatehouse reads under `specs`, lower-case, each
+/// once: what decisions read, then what logs and traces read. Envoy's
+/// ext_authz `allowed_headers` must pass these; `check-config` prints them.
+pub fn headers_read(specs: &crate::config::Specs) -> Vec<String> {
+    let mut names = specs.policy.headers_read();
+    for observed in observe::OBSERVED_HEADERS {
+        if !names.iter().any(|name| name == observed) {
+            names.push(observed.to_owned());
+        }
+    }
+    names
+}
+
+/// `headers` as the value of Envoy's `allowed_headers.patterns`, one line.
+pub fn envoy_allowed_patterns(headers: &[String]) -> String {
+    let patterns: Vec<String> = headers.iter().map(|name| format!("{{ exact: {name} }}")).collect();
+    format!("[{}]", patterns.join(", "))
+}

@@ -247,6 +247,10 @@ macro_rules! check_span_at {
     };
 }
 
+/// The request headers observability reads: the request id for logs, and
+/// the W3C trace context a span is parented on.
+pub(crate) const OBSERVED_HEADERS: [&str; 3] = ["x-request-id", "traceparent", "tracestate"];
+
 /// The `check` span for one Check, with its front door, request id and
 /// method, parented on the request's W3C `traceparent`/`tracestate` when
 /// exporting.

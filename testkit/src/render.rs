@@ -9,7 +9,9 @@ use std::path::Path;
 /// (NAME in `values`) replaced. A commented-out marked line
 /// (`# key: v  # test:NAME`) is uncommented first, which is how
 /// `encode_raw_headers` is switched on. On a line holding a flow mapping
-/// (`{ address: .., port_value: 9901 }`) the last key's value is replaced.
+/// (`{ address: .., port_value: 9901 }`) the last key's value is replaced;
+/// a value that is itself a flow collection (`[..]`, `{..}`) replaces the
+/// whole value of the line's first key (`patterns: [..]`).
 /// Panics if a NAME is on no line: the template drifted from the tests.
 pub fn render(template_path: &Path, values: &[(&str, String)]) -> String {
     render_with(template_path, values, replace_value)
@@ -73,6 +75,10 @@ fn replace_value(line: &str, marker_at: usize, value: &str) -> Option<String> {
     if let Some(rest) = body.strip_prefix('#') {
         uncommented = rest.strip_prefix(' ').unwrap_or(rest).to_owned();
         body = &uncommented;
+    }
+    if value.starts_with(['[', '{']) {
+        let colon = body.find(": ")?;
+        return Some(format!("{indent}{}{value}{padding}{comment}", &body[..colon + 2]));
     }
     // The value of the last `key:` on the line, up to `,`/`}` or the end.
     let colon = body.rfind(": ")?;

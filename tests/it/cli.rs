@@ -69,6 +69,18 @@ fn check_config_accepts_a_good_file() {
     let output = run(&mut gatehouse_command(&["check-config", "--config", good.to_str().unwrap()]));
     assert_eq!(output.status.code(), Some(0), "stderr: {}", text(&output.stderr));
     assert!(text(&output.stdout).contains("ok"), "{output:?}");
+    // What Envoy's `allowed_headers` must pass: the token's header, then what logs and traces read.
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("request headers read: authorization, x-request-id, traceparent, tracestate\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "allowed_headers: { patterns: [{ exact: authorization }, { exact: x-request-id }, { exact: traceparent }, { exact: tracestate }] }"
+        ),
+        "{stdout}"
+    );
 }
 
 /// Structural problems (unknown keys, unparsable values) are collected per

@@ -107,6 +107,43 @@ fn gatehouse_configs_in_config_maps_pass_check_config() {
     assert_eq!(checked, OVERLAYS.len(), "every overlay ships a gatehouse config");
 }
 
+/// The `allowed_headers` patterns `check-config` prints for a gatehouse config.
+fn patterns_printed_for(config: &Path) -> String {
+    let output =
+        run(Command::new(env!("CARGO_BIN_EXE_gatehouse")).arg("check-config").arg("--config").arg(config));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let line = stdout.lines().find_map(|l| l.split_once("allowed_headers: { patterns: ")).map(|(_, p)| p);
+    line.and_then(|p| p.strip_suffix(" }"))
+        .unwrap_or_else(|| panic!("no allowed_headers line in:\n{stdout}"))
+        .to_owned()
+}
+
+/// The `allowed_headers` patterns an Envoy config ships with.
+fn patterns_shipped_in(envoy_config: &str) -> &str {
+    let line =
+        envoy_config.lines().find(|l| l.trim_end().ends_with("# test:allowed_headers")).expect("marked line");
+    let value = line.split_once("patterns: ").expect("a patterns line").1;
+    value.split_once("  #").expect("the marker").0
+}
+
+/// Envoy sends gatehouse only what the gatehouse config deployed beside it
+/// reads — exactly the list `check-config` prints for that overlay's config.
+#[test]
+fn shipped_envoy_configs_pass_the_headers_their_overlays_gatehouse_config_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    for (template, overlay) in
+        [("sidecar.yaml", "sidecar"), ("central.yaml", "central"), ("http-service.yaml", "http-check")]
+    {
+        let objects = objects(&render(overlay));
+        let config =
+            objects.iter().find_map(|o| o["data"]["config.yaml"].as_str()).expect("a gatehouse config");
+        let printed = patterns_printed_for(&write(dir.path(), &format!("{overlay}.yaml"), config));
+        assert!(printed.starts_with("[{ exact: authorization }"), "{printed}");
+        let shipped = std::fs::read_to_string(repo().join("deploy/envoy").join(template)).unwrap();
+        assert_eq!(patterns_shipped_in(&shipped), printed, "{template} beside the {overlay} overlay");
+    }
+}
+
 #[test]
 fn the_sidecar_envoy_config_map_is_the_tested_file_and_validates() {
     let dir = tempfile::tempdir().unwrap();

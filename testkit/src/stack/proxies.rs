@@ -129,7 +129,14 @@ fn launch_envoy(launch: &Launch<'_>, template: &'static str, port: fn(&Replica) 
         None => {}
     }
     values.extend(launch.values.iter().map(|(k, v)| (*k, v.clone())));
-    let rendered = render(&deploy_config(template), &values);
+    // Envoy passes gatehouse only what this gatehouse config reads, as
+    // `check-config` prints it for the shipped templates' `allowed_headers`.
+    let template_path = deploy_config(template);
+    let trims = std::fs::read_to_string(&template_path).is_ok_and(|t| t.contains("# test:allowed_headers"));
+    if trims && !values.iter().any(|(name, _)| *name == "allowed_headers") {
+        values.push(("allowed_headers", allowed_headers(&launch.replicas[0].config)));
+    }
+    let rendered = render(&template_path, &values);
     let extra_ports: Vec<u16> = launch.replicas[1..].iter().map(port).collect();
     let config = launch.dir.join(format!("envoy-{template}"));
     std::fs::write(&config, with_endpoints(&rendered, &extra_ports)).expect("write envoy config");
@@ -147,6 +154,13 @@ fn launch_envoy(launch: &Launch<'_>, template: &'static str, port: fn(&Replica) 
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
     Launched { child, config, listener: None }
+}
+
+/// The `allowed_headers` patterns for the gatehouse config at `path`.
+fn allowed_headers(path: &Path) -> String {
+    let specs = gatehouse::internals::load_file(path)
+        .unwrap_or_else(|e| panic!("the stack's gatehouse config {}: {e}", path.display()));
+    gatehouse::internals::envoy_allowed_patterns(&gatehouse::internals::headers_read(&specs))
 }
 
 async fn envoy_ready(stack: &mut Stack) -> Result<(), String> {
