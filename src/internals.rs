@@ -16,7 +16,9 @@ pub use crate::keys::{
     StaticKeys, VerifyingKey, DEFAULT_MAX_KEYS,
 };
 pub use crate::path::{normalize as normalize_path, PathError};
-pub use crate::server::{envoy_allowed_patterns, headers_read, to_check_response, to_http_request};
+pub use crate::server::{
+    envoy_allowed_patterns, headers_read, to_check_response, to_http_request, write_answer,
+};
 pub use crate::telemetry::process::{parse_stat, parse_status, Stat, Status};
 
 /// The generated Envoy ext_authz and gRPC status types.

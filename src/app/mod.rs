@@ -27,7 +27,6 @@ use shutdown::Shutdown;
 use crate::authz::{CacheMetrics, Policy};
 use crate::config::{ServerConfig, Specs};
 use crate::keys::{self, KeyMetrics};
-use crate::proto::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 use crate::reload::{ReloadMetrics, Reloader, Running};
 use crate::revocation::RevocationService;
 use crate::server::{
@@ -157,9 +156,9 @@ impl Server {
         let ServerConfig { grpc_addr, http_addr, http_check_addr, drain_timeout, shutdown_delay } =
             self.running.server.clone();
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<AuthorizationServer<CheckService>>().await;
+        health.set_serving::<CheckService>().await;
         let not_serving = async move {
-            health.set_not_serving::<AuthorizationServer<CheckService>>().await;
+            health.set_not_serving::<CheckService>().await;
             // The server as a whole (empty service name, what most probes ask about) too.
             health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
         };
@@ -187,10 +186,9 @@ impl Server {
         let http_check_server = self.http_check.map(|listener| {
             serve_http(listener, http_check_router(checks.clone()), shutdown.clone().stopped())
         });
-        let check = CheckService::new(checks);
         let router = grpc_builder()
             .add_service(health_service)
-            .add_service(AuthorizationServer::new(check).max_decoding_message_size(MAX_CHECK_REQUEST_BYTES));
+            .add_service(CheckService::new(checks, MAX_CHECK_REQUEST_BYTES));
         let stopped = shutdown.clone().stopped();
         let grpc_server: BoxedServer = match self.grpc {
             Listener::Tcp(listener) => Box::pin(async move {

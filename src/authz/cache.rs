@@ -29,8 +29,7 @@ use super::policy::{Provider, ProviderId};
 
 // Memory estimate of an entry, calibrated with `examples/rss_tokens.rs`
 // (RSS growth per cached token, mimalloc): a token keeping `sub`, `iss` and
-// `scope` of its 12 claims measures ≈900 bytes; with `all_claims` (every
-// claim kept and rendered) ≈5.5 KB. The estimate errs high.
+// `scope` of its 12 claims measures ≈900 bytes. The estimate errs high.
 
 /// Bytes of one entry besides its claims: moka's bookkeeping (key, entry,
 /// access and expiry order nodes), the `VerifiedToken` and its `Arc`.
@@ -38,8 +37,6 @@ const ENTRY_OVERHEAD_BYTES: u64 = 640;
 /// Bytes per kept JSON value beyond its text: its slot, the name's and the
 /// value's heap allocations (more inside nested objects, less at the top).
 const BYTES_PER_CLAIM_VALUE: u64 = 96;
-/// Bytes per JSON value once rendered as a protobuf `Struct` value.
-const RENDERED_BYTES_PER_VALUE: u64 = 230;
 
 /// How the cache is bounded (`cache`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,9 +47,6 @@ pub(crate) struct CacheSettings {
     pub(crate) max_bytes: u64,
     /// Longest an entry lives.
     pub(crate) max_ttl: Duration,
-    /// Entries also hold the claims rendered for dynamic metadata
-    /// (`dynamic_metadata.all_claims`): they weigh more.
-    pub(crate) rendered: bool,
     /// Where the cache reports (the process's registered set, once `app` attaches it).
     pub(crate) metrics: CacheMetricsHandle,
 }
@@ -87,16 +81,14 @@ impl moka::Expiry<CacheKey, Entry> for ExpireAtTokenExpiry {
 }
 
 /// The memory one cached token is estimated to take.
-fn estimated_bytes(token: &VerifiedToken, rendered: bool) -> u64 {
+fn estimated_bytes(token: &VerifiedToken) -> u64 {
     let mut size = ClaimsSize::default();
     for (name, value) in token.claims.iter() {
         size.text_bytes += name.len() as u64;
         size.add(value);
     }
-    let per_value = BYTES_PER_CLAIM_VALUE + if rendered { RENDERED_BYTES_PER_VALUE } else { 0 };
-    let text = if rendered { 2 * size.text_bytes } else { size.text_bytes };
     let copy = token.payload_b64.as_ref().map_or(0, |p| p.len() as u64);
-    ENTRY_OVERHEAD_BYTES + size.values * per_value + text + copy
+    ENTRY_OVERHEAD_BYTES + size.values * BYTES_PER_CLAIM_VALUE + size.text_bytes + copy
 }
 
 /// How many JSON values a claims map holds and how many bytes of text (keys
@@ -156,13 +148,12 @@ pub(crate) struct TokenCache {
 /// either (capacity is in bytes).
 #[derive(Clone, Copy)]
 struct Weigher {
-    rendered: bool,
     min_weight: u64,
 }
 
 impl Weigher {
     fn weigh(self, entry: &Entry) -> u32 {
-        u32::try_from(estimated_bytes(&entry.token, self.rendered).max(self.min_weight)).unwrap_or(u32::MAX)
+        u32::try_from(estimated_bytes(&entry.token).max(self.min_weight)).unwrap_or(u32::MAX)
     }
 }
 
@@ -185,9 +176,7 @@ impl TokenDigest {
 
 impl TokenCache {
     pub(crate) fn new(settings: CacheSettings) -> Self {
-        let rendered = settings.rendered;
-        let weigher =
-            Weigher { rendered, min_weight: settings.max_bytes.div_ceil(settings.max_entries.max(1)) };
+        let weigher = Weigher { min_weight: settings.max_bytes.div_ceil(settings.max_entries.max(1)) };
         let metrics = settings.metrics.0;
         let listener = metrics.clone();
         let entries = moka::sync::Cache::builder()

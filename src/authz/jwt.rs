@@ -217,36 +217,6 @@ pub struct VerifiedToken {
     pub reuse_until: Option<f64>,
     /// What revocations can name in it, read once here for every Check of it.
     pub(crate) ids: crate::revocation::TokenIds,
-    /// What the transport layer renders from this token once and reuses on
-    /// every cache hit (the claims as wire metadata, with `all_claims`).
-    /// Opaque here: the decision core knows no wire type.
-    pub wire: WireSlot,
-}
-
-/// A value computed once per verified token by whoever renders it, of a type
-/// only that renderer knows.
-#[derive(Default)]
-pub struct WireSlot(std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>);
-
-impl WireSlot {
-    /// The value in the slot, made by `init` on first use. `None` if the slot
-    /// holds a value of another type (a second renderer: it then recomputes).
-    pub fn get_or_init<T: Send + Sync + 'static>(&self, init: impl FnOnce() -> T) -> Option<&T> {
-        self.0.get_or_init(|| Box::new(init())).downcast_ref()
-    }
-}
-
-/// A clone starts empty: the rendering is a cache, made again on first use.
-impl Clone for WireSlot {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
-
-impl std::fmt::Debug for WireSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() { "WireSlot(filled)" } else { "WireSlot(empty)" })
-    }
 }
 
 impl PartialEq for VerifiedToken {
@@ -383,7 +353,6 @@ impl VerifiedToken {
             claims: Claims::from_map(claims),
             payload_b64: None,
             key_fingerprint,
-            wire: WireSlot::default(),
         }
     }
 }

@@ -195,7 +195,6 @@ fn build_cache(config: &Config, problems: &mut Vec<Problem>) -> Option<CacheSett
         max_entries: cache.max_entries,
         max_bytes: cache.max_bytes,
         max_ttl: cache.max_ttl,
-        rendered: config.dynamic_metadata.all_claims,
         metrics: Default::default(),
     })
 }

@@ -4,6 +4,7 @@
 //! Decisions come from `authz`; nothing here decides.
 
 mod admin;
+mod answer;
 mod check;
 mod grpc;
 mod http;
@@ -13,6 +14,7 @@ mod observe;
 mod wire;
 
 pub(crate) use admin::{admin_router, AdminState};
+pub use answer::write_answer;
 pub(crate) use check::Checks;
 pub(crate) use grpc::{decide, CheckService};
 pub(crate) use http::{router as ops_router, OpsState};

@@ -54,7 +54,9 @@ pub(crate) fn header<'a>(http: &'a attribute_context::HttpRequest, name: &str) -
     }
 }
 
-/// The answer Envoy gets for a decision.
+/// The answer Envoy gets for a decision, as prost messages: what `explain`
+/// prints, and the reference the service's direct encoding of an allow
+/// (`answer.rs`) is tested against.
 pub fn to_check_response(decision: &Decision) -> CheckResponse {
     match decision {
         Decision::Allow(allow) => allow_response(allow),
@@ -145,15 +147,9 @@ fn allow_metadata(allow: &Allow) -> Struct {
     metadata
 }
 
-/// Every verified claim as a Struct: converted once per verified token (the
-/// token's wire slot keeps it), so a cache hit only clones it.
+/// Every verified claim as a Struct.
 fn all_claims(token: &VerifiedToken) -> Struct {
-    let render =
-        || Struct { fields: token.claims.iter().map(|(k, v)| (k.to_owned(), to_proto_value(v))).collect() };
-    match token.wire.get_or_init(render) {
-        Some(rendered) => rendered.clone(),
-        None => render(),
-    }
+    Struct { fields: token.claims.iter().map(|(k, v)| (k.to_owned(), to_proto_value(v))).collect() }
 }
 
 fn insert(target: &mut Struct, key: &str, value: ProtoValue) {
