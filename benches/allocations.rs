@@ -1,8 +1,8 @@
 //! Heap allocations per Check on a cache hit, counted by a global allocator
 //! that wraps the system one: the request decoded from bytes, translated
 //! and decided, the answer written into the response buffer (which tonic
-//! reuses). A cache hit should allocate little beyond what the decoded wire
-//! types themselves need, and the answer nothing; the bounds below are
+//! reuses). A cache hit allocates only what prost's decoded request needs:
+//! the decision and the answer nothing; the bounds below are
 //! today's counts, so a change that adds allocations to the hot path fails
 //! here (this runs once under `cargo test --all-targets`).
 //!

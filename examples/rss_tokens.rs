@@ -100,7 +100,7 @@ rules:
             method: "GET",
             host: "api.example.com",
             path: "/api/orders/42",
-            headers: vec![("authorization", header.as_bytes())],
+            headers: vec![("authorization", header.as_bytes())].into(),
             context_extensions: None,
         };
         let decision = evaluate(&policy, &request, now);

@@ -227,7 +227,7 @@ def histogram(text, name="gatehouse_check_duration_seconds"):
     series (it is split by decision and token-cache outcome)."""
     buckets = {}
     for line in text.splitlines():
-        m = re.match(rf'{name}_bucket\{{(?:[^}}]*,)?le="([^"]+)"\}} (\S+)', line)
+        m = re.match(rf'{name}_bucket\{{(?:[^}}]*,)?le="([^"]+)"(?:,[^}}]*)?\}} (\S+)', line)
         if m:
             le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
             buckets[le] = buckets.get(le, 0.0) + float(m.group(2))

@@ -8,17 +8,18 @@
 //! `roles`, nested `org`, …) were most of a cached token's memory.
 
 use std::ops::Index;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 /// A token's claims, sorted by name; lookups are a binary search.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Claims(Box<[(Box<str>, Value)]>);
+pub struct Claims(Box<[(Arc<str>, Value)]>);
 
 impl Claims {
     /// Every member of `map`.
     pub(crate) fn from_map(map: Map<String, Value>) -> Self {
-        let mut members: Vec<(Box<str>, Value)> = map.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        let mut members: Vec<(Arc<str>, Value)> = map.into_iter().map(|(k, v)| (k.into(), v)).collect();
         // A `Map` iterates in key order unless serde_json's `preserve_order` is on.
         members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Self(members.into_boxed_slice())
@@ -29,9 +30,12 @@ impl Claims {
         match kept {
             KeptClaims::All => self,
             KeptClaims::Only(names) => {
-                let mut members = self.0.into_vec();
-                members.retain(|(name, _)| names.binary_search(name).is_ok());
-                Self(members.into_boxed_slice())
+                // A kept claim's name is the policy's copy, shared by every cached token.
+                let kept = self.0.into_vec().into_iter().filter_map(|(name, value)| {
+                    let index = names.binary_search_by(|kept| (**kept).cmp(&*name)).ok()?;
+                    Some((names[index].clone(), value))
+                });
+                Self(kept.collect())
             }
         }
     }
@@ -81,15 +85,15 @@ pub(crate) enum KeptClaims {
     /// Every claim (`dynamic_metadata.all_claims`).
     All,
     /// These names, sorted and unique.
-    Only(Box<[Box<str>]>),
+    Only(Box<[Arc<str>]>),
 }
 
 impl KeptClaims {
     /// The named claims, besides the ones every policy reads: `sub` (the
     /// decision log's subject hash) and `scope`/`scp` (scope requirements).
     pub(crate) fn named<'n>(names: impl IntoIterator<Item = &'n str>) -> Self {
-        let mut kept: Vec<Box<str>> =
-            ["sub", "scope", "scp"].into_iter().chain(names).map(Box::from).collect();
+        let mut kept: Vec<Arc<str>> =
+            ["sub", "scope", "scp"].into_iter().chain(names).map(Arc::from).collect();
         kept.sort_unstable();
         kept.dedup();
         Self::Only(kept.into_boxed_slice())
@@ -138,7 +142,7 @@ mod tests {
         assert_eq!(Value::Object(everything.to_map()), all);
         assert_eq!(
             KeptClaims::named(["tenant", "sub", "tenant"]),
-            KeptClaims::Only(["scope", "scp", "sub", "tenant"].map(Box::from).into())
+            KeptClaims::Only(["scope", "scp", "sub", "tenant"].map(Arc::from).into())
         );
     }
 }

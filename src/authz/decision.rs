@@ -231,10 +231,11 @@ pub struct Allow {
     pub rule: Arc<str>,
     /// The provider that verified the token; `None` for anonymous access.
     pub provider: Option<Arc<str>>,
-    /// Headers to set, overwriting any client-sent copy.
-    pub set_headers: Vec<(Arc<str>, String)>,
+    /// Headers to set, overwriting any client-sent copy (shared with the
+    /// verified token, which rendered them once).
+    pub set_headers: super::identity::SetHeaders,
     /// Headers to strip. Never contains a header that is also set.
-    pub remove_headers: Vec<Arc<str>>,
+    pub remove_headers: super::identity::RemovedHeaders,
     /// Query parameters to strip (a token read from the query string).
     pub remove_query_params: Vec<Arc<str>>,
     /// The verified token, for dynamic metadata.

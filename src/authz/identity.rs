@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use smallvec::SmallVec;
 
 use super::claims::Claims;
 use super::decision::{Allow, CacheOutcome};
 use super::jwt::VerifiedToken;
-use super::policy::{Policy, ProviderId};
+use super::policy::{Policy, Provider, ProviderId};
 use super::rules::Rule;
-use super::token::TokenSource;
+use super::token::{Sources, TokenSource};
 
 /// A claim named by a dotted path (`org.id`), split once when the config is
 /// built: each segment walks into a nested object.
@@ -44,8 +45,53 @@ impl ClaimPath {
 pub(super) struct Authenticated<'p> {
     pub(super) provider: ProviderId,
     pub(super) token: Arc<VerifiedToken>,
-    pub(super) sources: Vec<&'p TokenSource>,
+    pub(super) sources: Sources<'p>,
     pub(super) cache: CacheOutcome,
+}
+
+/// Identity headers to set: (header, value).
+pub(crate) type SetHeaders = Arc<[(Arc<str>, Arc<str>)]>;
+
+/// Headers to strip; a request's few are kept inline.
+pub(crate) type RemovedHeaders = SmallVec<[Arc<str>; 4]>;
+
+/// What a verified token's Checks set and strip, rendered once when it is
+/// verified (and cached with it): a hit shares these rather than rendering
+/// its claims into header values again.
+#[derive(Debug, Clone)]
+pub struct TokenIdentity {
+    /// Its provider's identity headers from its claims (and the payload
+    /// header, if the provider forwards it).
+    pub set: SetHeaders,
+    /// Every other identity header of the policy: stripped, so a client
+    /// cannot supply one.
+    pub unset: Arc<[Arc<str>]>,
+}
+
+impl Default for TokenIdentity {
+    fn default() -> Self {
+        Self { set: Arc::new([]), unset: Arc::new([]) }
+    }
+}
+
+/// Renders the identity headers `provider` sets from `token`'s claims.
+pub(super) fn render_identity(policy: &Policy, provider: &Provider, token: &VerifiedToken) -> TokenIdentity {
+    let mut set: Vec<(Arc<str>, Arc<str>)> = Vec::with_capacity(provider.claim_headers.len() + 1);
+    for (path, header) in &provider.claim_headers {
+        if let Some(value) = path.find(&token.claims).and_then(header_value) {
+            set.push((header.clone(), Arc::from(value)));
+        }
+    }
+    if let (Some(header), Some(payload)) = (&provider.payload_header, &token.payload_b64) {
+        set.push((header.clone(), Arc::from(&**payload)));
+    }
+    let is_set = |name: &str| set.iter().any(|(h, _)| &**h == name);
+    let unset: Vec<Arc<str>> = policy.identity_headers.iter().filter(|h| !is_set(h)).cloned().collect();
+    // Empty lists share the policy's: a cached token pays no allocation for them.
+    TokenIdentity {
+        set: if set.is_empty() { policy.no_identity.clone() } else { set.into() },
+        unset: if unset.is_empty() { policy.no_unset.clone() } else { unset.into() },
+    }
 }
 
 /// Anonymous access: every identity header is stripped so none can be forged.
@@ -53,8 +99,8 @@ pub(super) fn anonymous(policy: &Policy, rule: &Rule) -> Allow {
     Allow {
         rule: rule.label.clone(),
         provider: None,
-        set_headers: Vec::new(),
-        remove_headers: policy.identity_headers.clone(),
+        set_headers: policy.no_identity.clone(),
+        remove_headers: policy.identity_headers.iter().cloned().collect(),
         remove_query_params: Vec::new(),
         token: None,
         metadata: policy.metadata.clone(),
@@ -62,23 +108,14 @@ pub(super) fn anonymous(policy: &Policy, rule: &Rule) -> Allow {
     }
 }
 
-/// Authenticated access: set the provider's identity headers from verified
-/// claims, strip every other identity header, and strip the token itself
-/// unless the provider forwards it.
+/// Authenticated access: set the token's identity headers, strip every other
+/// identity header, and strip the token itself unless the provider forwards
+/// it. Nothing is rendered here: the token carries its identity.
 pub(super) fn authenticated(policy: &Policy, rule: &Rule, verified: Authenticated<'_>) -> Allow {
     let provider = policy.provider(verified.provider);
-    let mut set_headers = Vec::with_capacity(provider.claim_headers.len() + 1);
-    for (path, header) in &provider.claim_headers {
-        if let Some(value) = path.find(&verified.token.claims).and_then(header_value) {
-            set_headers.push((header.clone(), value));
-        }
-    }
-    if let (Some(header), Some(payload)) = (&provider.payload_header, &verified.token.payload_b64) {
-        set_headers.push((header.clone(), payload.to_string()));
-    }
-    let is_set = |name: &str| set_headers.iter().any(|(h, _)| &**h == name);
-    let mut remove_headers: Vec<Arc<str>> =
-        policy.identity_headers.iter().filter(|h| !is_set(h)).cloned().collect();
+    let identity = &verified.token.identity;
+    let is_set = |name: &str| identity.set.iter().any(|(h, _)| &**h == name);
+    let mut remove_headers: RemovedHeaders = identity.unset.iter().cloned().collect();
     let mut remove_query_params = Vec::new();
     if !provider.forward_token {
         for source in verified.sources {
@@ -86,7 +123,7 @@ pub(super) fn authenticated(policy: &Policy, rule: &Rule, verified: Authenticate
                 TokenSource::Header { name, .. }
                     if !is_set(name) && !remove_headers.iter().any(|h| **h == **name) =>
                 {
-                    remove_headers.push(Arc::from(name.as_str()))
+                    remove_headers.push(name.clone())
                 }
                 TokenSource::Query(param) => remove_query_params.push(Arc::from(param.as_str())),
                 // A cookie shares its header with other cookies; it is left in place.
@@ -97,7 +134,7 @@ pub(super) fn authenticated(policy: &Policy, rule: &Rule, verified: Authenticate
     Allow {
         rule: rule.label.clone(),
         provider: Some(provider.name.clone()),
-        set_headers,
+        set_headers: identity.set.clone(),
         remove_headers,
         remove_query_params,
         token: Some(verified.token),

@@ -217,6 +217,9 @@ pub struct VerifiedToken {
     pub reuse_until: Option<f64>,
     /// What revocations can name in it, read once here for every Check of it.
     pub(crate) ids: crate::revocation::TokenIds,
+    /// The identity headers its Checks set and strip, rendered once its
+    /// provider is known (empty until then).
+    pub identity: super::identity::TokenIdentity,
 }
 
 impl PartialEq for VerifiedToken {
@@ -351,6 +354,7 @@ impl VerifiedToken {
             reuse_until: None,
             ids: crate::revocation::TokenIds::of(&claims),
             claims: Claims::from_map(claims),
+            identity: Default::default(),
             payload_b64: None,
             key_fingerprint,
         }

@@ -39,6 +39,8 @@ pub(crate) use logout::{verify_logout_token, Logout, MAX_LOGOUT_TOKEN_AGE_SECS};
 pub(crate) use matcher::{anchored_regex, HeaderCondition, HeaderTest, Matcher, MatcherParts};
 pub use policy::Policy;
 pub(crate) use policy::{Limits, MetadataSpec, PolicySpec, ProviderId, ProviderSpec, Routing};
+#[cfg(test)]
+pub(crate) use request::Headers;
 pub use request::HttpRequest;
 pub(crate) use require::{ClaimCondition, ClaimTest, Requirement, RequirementParts};
 pub(crate) use rules::{Action, Rule};
@@ -126,7 +128,7 @@ type Failure = (DenyReason, Option<ProviderId>);
 fn authenticate<'p>(
     policy: &'p Policy,
     candidates: &[ProviderId],
-    request: &HttpRequest<'p>,
+    request: &HttpRequest<'_>,
     now: u64,
 ) -> Result<Authenticated<'p>, Failure> {
     let (raw, sources) = find_token(policy, candidates, request)?;
@@ -145,12 +147,12 @@ fn authenticate<'p>(
 
 /// The one credential of the request across the candidates' token sources,
 /// with every source that carries it (all are stripped unless forwarded).
-fn find_token<'p>(
+fn find_token<'p, 'r>(
     policy: &'p Policy,
     candidates: &[ProviderId],
-    request: &HttpRequest<'p>,
-) -> Result<(Cow<'p, str>, Vec<&'p TokenSource>), Failure> {
-    let mut found: Option<(Cow<'p, str>, Vec<&'p TokenSource>)> = None;
+    request: &HttpRequest<'r>,
+) -> Result<(Cow<'r, str>, token::Sources<'p>), Failure> {
+    let mut found: Option<(Cow<'r, str>, token::Sources<'p>)> = None;
     for &id in candidates {
         match token::extract(&policy.provider(id).token_sources, request) {
             Extraction::Missing => {}

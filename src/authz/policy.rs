@@ -151,6 +151,10 @@ pub struct Policy {
     /// Every header any provider may inject: stripped whenever gatehouse does
     /// not set it itself, so a client can never supply one.
     pub(crate) identity_headers: Vec<Arc<str>>,
+    /// The empty header lists anonymous allows and tokens without identity
+    /// headers share.
+    pub(crate) no_identity: super::identity::SetHeaders,
+    pub(crate) no_unset: Arc<[Arc<str>]>,
     /// Shared by every allow this policy gives.
     pub(crate) metadata: Arc<MetadataSpec>,
     /// Revocations every authenticated allow is checked against, when configured.
@@ -209,6 +213,8 @@ impl Policy {
             limits: spec.limits,
             token_cache: spec.cache.map(TokenCache::new),
             identity_headers,
+            no_identity: Arc::new([]),
+            no_unset: Arc::new([]),
             metadata: Arc::new(spec.metadata),
             revocations,
         }

@@ -3,6 +3,11 @@
 
 use std::collections::HashMap;
 
+use smallvec::SmallVec;
+
+/// A request's header entries: a typical request's are kept inline.
+pub(crate) type Headers<'a> = SmallVec<[(&'a str, &'a [u8]); 16]>;
+
 /// The attributes of one HTTP request that a decision may look at.
 #[derive(Debug, Clone, Default)]
 pub struct HttpRequest<'a> {
@@ -12,7 +17,7 @@ pub struct HttpRequest<'a> {
     /// Request target as sent: path plus query string, not decoded.
     pub path: &'a str,
     /// Header entries in arrival order. Names compare case-insensitively.
-    pub headers: Vec<(&'a str, &'a [u8])>,
+    pub headers: Headers<'a>,
     /// Per-route hints from Envoy's `check_settings.context_extensions`.
     pub context_extensions: Option<&'a HashMap<String, String>>,
 }

@@ -96,11 +96,11 @@ impl Requirement {
         if !self.providers.is_empty() && !self.providers.contains(&provider) {
             return Err(Unmet::Forbidden);
         }
-        let granted = scopes(claims);
-        if !self.scopes_all.iter().all(|s| granted.contains(&s.as_str())) {
+        let granted = |wanted: &String| scopes(claims).any(|scope| scope == wanted);
+        if !self.scopes_all.iter().all(granted) {
             return Err(Unmet::Scope(self.scopes_all_challenge.clone().unwrap_or_default()));
         }
-        if !self.scopes_any.is_empty() && !self.scopes_any.iter().any(|s| granted.contains(&s.as_str())) {
+        if !self.scopes_any.is_empty() && !self.scopes_any.iter().any(granted) {
             return Err(Unmet::Scope(self.scopes_any_challenge.clone().unwrap_or_default()));
         }
         if !self.claims.iter().all(|c| c.holds(claims)) {
@@ -119,17 +119,17 @@ impl Requirement {
 }
 
 /// Granted scopes: `scope` as a space-delimited string (RFC 8693 §4.2) or an
-/// array, and `scp` likewise (Azure AD, Okta).
-pub(crate) fn scopes(claims: &Claims) -> Vec<&str> {
-    let mut granted = Vec::new();
-    for name in ["scope", "scp"] {
-        match claims.get(name) {
-            Some(Value::String(text)) => granted.extend(text.split(' ').filter(|s| !s.is_empty())),
-            Some(Value::Array(items)) => granted.extend(items.iter().filter_map(Value::as_str)),
-            _ => {}
-        }
-    }
-    granted
+/// array, and `scp` likewise (Azure AD, Okta). Read lazily: a Check
+/// collects nothing.
+pub(crate) fn scopes(claims: &Claims) -> impl Iterator<Item = &str> {
+    ["scope", "scp"].into_iter().flat_map(move |name| {
+        let (text, items) = match claims.get(name) {
+            Some(Value::String(text)) => (Some(text.split(' ').filter(|s| !s.is_empty())), None),
+            Some(Value::Array(items)) => (None, Some(items.iter().filter_map(Value::as_str))),
+            _ => (None, None),
+        };
+        text.into_iter().flatten().chain(items.into_iter().flatten())
+    })
 }
 
 impl ClaimCondition {

@@ -5,6 +5,9 @@
 //! picking lets a client smuggle a second token past whatever read the first.
 
 use std::borrow::Cow;
+use std::sync::Arc;
+
+use smallvec::{smallvec, SmallVec};
 
 use super::request::HttpRequest;
 
@@ -13,20 +16,23 @@ use super::request::HttpRequest;
 pub(crate) enum TokenSource {
     /// A header, optionally after an auth scheme such as `Bearer`.
     Header {
-        name: String,
+        name: Arc<str>,
         scheme: Option<String>,
     },
     Cookie(String),
     Query(String),
 }
 
+/// The sources a credential was found in: one or two, kept inline.
+pub(crate) type Sources<'a> = SmallVec<[&'a TokenSource; 2]>;
+
 /// The result of looking in every source.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Extraction<'a> {
+pub(crate) enum Extraction<'s, 'a> {
     /// No source has a token.
     Missing,
     /// One credential, and every source that carries it (first one first).
-    Found { token: Cow<'a, str>, sources: Vec<&'a TokenSource> },
+    Found { token: Cow<'a, str>, sources: Sources<'s> },
     /// More than one different credential, or a malformed one.
     Ambiguous,
 }
@@ -36,11 +42,15 @@ impl TokenSource {
     /// matched case-insensitively and without its surrounding spaces.
     pub(crate) fn header(name: &str, prefix: Option<&str>) -> Self {
         let scheme = prefix.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
-        TokenSource::Header { name: name.to_ascii_lowercase(), scheme }
+        TokenSource::Header { name: Arc::from(name.to_ascii_lowercase()), scheme }
     }
 
     /// Every token this source sees in the request; `Err` if one is malformed.
-    fn collect<'a>(&self, request: &HttpRequest<'a>, out: &mut Vec<Cow<'a, str>>) -> Result<(), ()> {
+    fn collect<'a>(
+        &self,
+        request: &HttpRequest<'a>,
+        out: &mut SmallVec<[Cow<'a, str>; 2]>,
+    ) -> Result<(), ()> {
         match self {
             TokenSource::Header { name, scheme } => {
                 for value in request.header_values(name) {
@@ -150,9 +160,9 @@ fn percent_decode(value: &str) -> Result<Cow<'_, str>, ()> {
 }
 
 /// Looks in every source, in order.
-pub(crate) fn extract<'a>(sources: &'a [TokenSource], request: &HttpRequest<'a>) -> Extraction<'a> {
-    let mut found: Option<(Cow<'a, str>, Vec<&'a TokenSource>)> = None;
-    let mut seen = Vec::new();
+pub(crate) fn extract<'s, 'a>(sources: &'s [TokenSource], request: &HttpRequest<'a>) -> Extraction<'s, 'a> {
+    let mut found: Option<(Cow<'a, str>, Sources<'s>)> = None;
+    let mut seen: SmallVec<[Cow<'a, str>; 2]> = SmallVec::new();
     for source in sources {
         seen.clear();
         if source.collect(request, &mut seen).is_err() {
@@ -163,7 +173,7 @@ pub(crate) fn extract<'a>(sources: &'a [TokenSource], request: &HttpRequest<'a>)
                 Some((first, _)) if *first != token => return Extraction::Ambiguous,
                 Some((_, carriers)) if !carriers.contains(&source) => carriers.push(source),
                 Some(_) => {}
-                None => found = Some((token, vec![source])),
+                None => found = Some((token, smallvec![source])),
             }
         }
     }

@@ -49,7 +49,7 @@ fn takes_opaque(provider: &Provider) -> bool {
 
 /// What one candidate made of the token.
 enum Attempt {
-    Verified(Arc<VerifiedToken>),
+    Verified(VerifiedToken),
     Failed(Failure),
     /// Not this provider's token (another issuer).
     NotMine,
@@ -94,12 +94,20 @@ fn verify_token(
             }
         };
         match attempt {
-            Attempt::Verified(token) => return Ok((id, token)),
+            Attempt::Verified(token) => return Ok((id, finish(policy, policy.provider(id), token))),
             Attempt::Failed(new) => failure = Some(stronger(failure, new)),
             Attempt::NotMine => {}
         }
     }
     Err(failure.unwrap_or((DenyReason::Token(TokenError::WrongIssuer), None)))
+}
+
+/// A verification made ready for its Checks (and the cache): the identity
+/// headers rendered, then only the claims something still reads kept.
+fn finish(policy: &Policy, provider: &Provider, mut token: VerifiedToken) -> Arc<VerifiedToken> {
+    token.identity = super::identity::render_identity(policy, provider, &token);
+    token.keep_claims(&provider.kept_claims);
+    Arc::new(token)
 }
 
 /// Which failure the client hears about: a pending introspection first (so
@@ -131,8 +139,7 @@ fn signed(provider: &Provider, token: &mut UnverifiedToken<'_>, now: u64) -> Att
             if provider.payload_header.is_some() {
                 verified.payload_b64 = Some(token.payload_b64().into());
             }
-            verified.keep_claims(&provider.kept_claims);
-            Attempt::Verified(Arc::new(verified))
+            Attempt::Verified(verified)
         }
         Err(error) => Attempt::Failed((DenyReason::Token(error), Some(provider.id))),
     }
@@ -152,8 +159,7 @@ fn introspected(provider: &Provider, digest: TokenDigest, now: u64) -> Attempt {
     }
     let mut token = VerifiedToken::new(Origin::Introspection, with_issuer(&claims, provider), 0);
     token.reuse_until = Some(kept_until);
-    token.keep_claims(&provider.kept_claims);
-    Attempt::Verified(Arc::new(token))
+    Attempt::Verified(token)
 }
 
 /// An API key, by its digest in the provider's key file.
@@ -169,9 +175,7 @@ fn api_key(provider: &Provider, digest: TokenDigest, now: u64) -> Attempt {
         return fail(TokenError::Expired);
     }
     let claims = with_issuer(&found.claims, provider);
-    let mut token = VerifiedToken::new(Origin::ApiKey, claims, found.fingerprint);
-    token.keep_claims(&provider.kept_claims);
-    Attempt::Verified(Arc::new(token))
+    Attempt::Verified(VerifiedToken::new(Origin::ApiKey, claims, found.fingerprint))
 }
 
 /// The claims with `iss` set to the provider's issuer where the answer or

@@ -101,7 +101,7 @@ impl Part for OkResponse<'_> {
     }
     fn write(&self, buf: &mut impl BufMut) {
         let allow = self.0;
-        for (name, value) in &allow.set_headers {
+        for (name, value) in allow.set_headers.iter() {
             put_field(2, &HeaderOption(name, value), buf);
         }
         for name in &allow.remove_headers {

@@ -188,7 +188,7 @@ fn answer(door: FrontDoor, decision: &Decision) -> Response {
 fn allow_answer(door: FrontDoor, allow: &Allow) -> Option<Response> {
     let mut response = Response::new(Body::empty());
     let headers = response.headers_mut();
-    for (name, value) in &allow.set_headers {
+    for (name, value) in allow.set_headers.iter() {
         let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
         headers.insert(name, HeaderValue::from_bytes(value.as_bytes()).ok()?);
     }

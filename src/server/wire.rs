@@ -86,7 +86,7 @@ fn overwrite(name: &str, value: String) -> HeaderValueOption {
 
 fn allow_response(allow: &Allow) -> CheckResponse {
     let ok = OkHttpResponse {
-        headers: allow.set_headers.iter().map(|(name, value)| overwrite(name, value.clone())).collect(),
+        headers: allow.set_headers.iter().map(|(name, value)| overwrite(name, value.to_string())).collect(),
         headers_to_remove: allow.remove_headers.iter().map(|h| h.to_string()).collect(),
         query_parameters_to_remove: allow.remove_query_params.iter().map(|q| q.to_string()).collect(),
         ..Default::default()

@@ -162,7 +162,7 @@ impl Stack {
             method: "GET",
             host: "api.example.com",
             path: "/api/orders",
-            headers: vec![("authorization", auth.as_bytes())],
+            headers: vec![("authorization", auth.as_bytes())].into(),
             context_extensions: None,
         };
         self.authorizer.check(&self.policy, &request).await

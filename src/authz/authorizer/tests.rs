@@ -121,7 +121,7 @@ async fn check(subject: Arc<Subject>) -> (Decision, Duration) {
         method: "GET",
         host: "service.example",
         path: "/api",
-        headers: vec![("authorization", auth.as_bytes())],
+        headers: crate::authz::Headers::from_vec(vec![("authorization", auth.as_bytes())]),
         context_extensions: None,
     };
     let started = Instant::now();

@@ -8,7 +8,7 @@ fn matcher(yaml: &str) -> Matcher {
 }
 
 fn request<'a>(method: &'a str, host: &'a str, headers: Vec<(&'a str, &'a [u8])>) -> HttpRequest<'a> {
-    HttpRequest { method, host, path: "/", headers, context_extensions: None }
+    HttpRequest { method, host, path: "/", headers: headers.into(), context_extensions: None }
 }
 
 #[test]

@@ -4,7 +4,11 @@ use super::*;
 #[test]
 fn header_lookup_is_case_insensitive_and_keeps_every_entry() {
     let request = HttpRequest {
-        headers: vec![("Authorization", b"a"), ("x", b"1"), ("authorization", b"b")],
+        headers: crate::authz::Headers::from_vec(vec![
+            ("Authorization", b"a"),
+            ("x", b"1"),
+            ("authorization", b"b"),
+        ]),
         ..Default::default()
     };
     let values: Vec<_> = request.header_values("authorization").collect();

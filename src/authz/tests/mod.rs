@@ -218,7 +218,7 @@ pub(super) fn expect_allow(case: &str, decision: Decision) -> Allow {
         Decision::Allow(allow) => allow,
         Decision::Deny(deny) => panic!("[{case}] expected allow, got deny {deny:?}"),
     };
-    for (name, value) in &allow.set_headers {
+    for (name, value) in allow.set_headers.iter() {
         assert!(
             !allow.remove_headers.contains(name),
             "[{case}] header `{name}` is both set and removed: {allow:#?}"
@@ -248,7 +248,7 @@ pub(super) fn expect_deny(case: &str, decision: Decision) -> Deny {
 }
 
 pub(super) fn header<'a>(allow: &'a Allow, name: &str) -> Option<&'a str> {
-    allow.set_headers.iter().find(|(n, _)| &**n == name).map(|(_, v)| v.as_str())
+    allow.set_headers.iter().find(|(n, _)| &**n == name).map(|(_, v)| &**v)
 }
 
 pub(super) fn removes(allow: &Allow, name: &str) -> bool {

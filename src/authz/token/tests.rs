@@ -5,12 +5,12 @@ fn bearer() -> TokenSource {
     TokenSource::Header { name: "authorization".into(), scheme: Some("Bearer".into()) }
 }
 
-fn run<'a>(sources: &'a [TokenSource], request: &HttpRequest<'a>) -> Extraction<'a> {
+fn run<'a>(sources: &'a [TokenSource], request: &HttpRequest<'a>) -> Extraction<'a, 'a> {
     extract(sources, request)
 }
 
-fn found(token: &str) -> Extraction<'_> {
-    Extraction::Found { token: Cow::Borrowed(token), sources: vec![&SOURCES[0]] }
+fn found(token: &str) -> Extraction<'_, '_> {
+    Extraction::Found { token: Cow::Borrowed(token), sources: smallvec::smallvec![&SOURCES[0]] }
 }
 
 static SOURCES: std::sync::LazyLock<Vec<TokenSource>> = std::sync::LazyLock::new(|| vec![bearer()]);
@@ -18,7 +18,7 @@ static SOURCES: std::sync::LazyLock<Vec<TokenSource>> = std::sync::LazyLock::new
 #[test]
 fn bearer_header_variants() {
     let missing = || Extraction::Missing;
-    let cases: &[(&[u8], Extraction<'_>)] = &[
+    let cases: &[(&[u8], Extraction<'_, '_>)] = &[
         (b"Bearer abc.def.ghi", found("abc.def.ghi")),
         (b"bearer abc", found("abc")),
         (b"BEARER   abc", found("abc")),
@@ -38,7 +38,10 @@ fn bearer_header_variants() {
         (b"Bearer abc, Basic dXNlcjpwYXNz", Extraction::Ambiguous),
     ];
     for (value, want) in cases {
-        let request = HttpRequest { headers: vec![("authorization", value)], ..Default::default() };
+        let request = HttpRequest {
+            headers: crate::authz::Headers::from_vec(vec![("authorization", value)]),
+            ..Default::default()
+        };
         assert_eq!(&run(&SOURCES, &request), want, "{}", String::from_utf8_lossy(value));
     }
 }
@@ -53,12 +56,15 @@ fn two_credentials_are_ambiguous() {
         &[("authorization", b"Bearer \xff\xfe")],
     ];
     for headers in ambiguous {
-        let request = HttpRequest { headers: headers.to_vec(), ..Default::default() };
+        let request = HttpRequest { headers: headers.iter().copied().collect(), ..Default::default() };
         assert_eq!(run(&SOURCES, &request), Extraction::Ambiguous, "{headers:?}");
     }
     // The same credential twice is not a conflict.
     let request = HttpRequest {
-        headers: vec![("authorization", b"Bearer a"), ("authorization", b"bearer a")],
+        headers: crate::authz::Headers::from_vec(vec![
+            ("authorization", b"Bearer a"),
+            ("authorization", b"bearer a"),
+        ]),
         ..Default::default()
     };
     assert_eq!(run(&SOURCES, &request), found("a"));
@@ -70,16 +76,16 @@ fn cookie_and_query_sources() {
         vec![bearer(), TokenSource::Cookie("access_token".into()), TokenSource::Query("access_token".into())];
     let request = HttpRequest {
         path: "/x?a=1&access_token=q.r.s",
-        headers: vec![("cookie", b"theme=dark; access_token=q.r.s")],
+        headers: crate::authz::Headers::from_vec(vec![("cookie", b"theme=dark; access_token=q.r.s")]),
         ..Default::default()
     };
     assert!(
-        matches!(run(&sources, &request), Extraction::Found { token, sources: found } if token == "q.r.s" && found == vec![&sources[1], &sources[2]])
+        matches!(run(&sources, &request), Extraction::Found { token, sources: found } if token == "q.r.s" && found.as_slice() == [&sources[1], &sources[2]])
     );
 
     let request = HttpRequest {
         path: "/x?access_token=other",
-        headers: vec![("cookie", b"access_token=q")],
+        headers: crate::authz::Headers::from_vec(vec![("cookie", b"access_token=q")]),
         ..Default::default()
     };
     assert_eq!(run(&sources, &request), Extraction::Ambiguous);

@@ -34,11 +34,11 @@ fn allow(token: Option<Arc<VerifiedToken>>, metadata: Arc<MetadataSpec>) -> Deci
     Decision::Allow(Allow {
         rule: Arc::from("orders-read"),
         provider: token.as_ref().map(|_| Arc::from("corp")),
-        set_headers: vec![
-            (Arc::from("x-user-id"), "alice".to_owned()),
-            (Arc::from("x-user-email"), String::new()),
-        ],
-        remove_headers: vec![Arc::from("authorization"), Arc::from("x-tenant")],
+        set_headers: Arc::from(vec![
+            (Arc::from("x-user-id"), Arc::from("alice")),
+            (Arc::from("x-user-email"), Arc::from("")),
+        ]),
+        remove_headers: smallvec::smallvec![Arc::from("authorization"), Arc::from("x-tenant")],
         remove_query_params: vec![Arc::from("access_token")],
         token,
         metadata,
@@ -107,7 +107,9 @@ proptest! {
         let token = token(Value::Object(claims));
         let mut decision = allow(Some(token), metadata(&paths, true));
         if let Decision::Allow(allow) = &mut decision {
-            allow.set_headers[0].1 = header_value;
+            let mut set = allow.set_headers.to_vec();
+            set[0].1 = header_value.into();
+            allow.set_headers = set.into();
         }
         prop_assert_eq!(written(&decision), to_check_response(&decision));
     }

@@ -152,7 +152,7 @@ fn decide_at(policy: &Policy, path: &str, token: &str, now: u64) -> Decision {
         method: "GET",
         host: "service.example",
         path,
-        headers: vec![("authorization", auth.as_bytes())],
+        headers: crate::authz::Headers::from_vec(vec![("authorization", auth.as_bytes())]),
         context_extensions: None,
     };
     evaluate(policy, &request, now)
@@ -187,7 +187,7 @@ fn verified(allow: &Allow) -> Arc<VerifiedToken> {
 }
 
 fn user(allow: &Allow) -> Option<&str> {
-    allow.set_headers.iter().find(|(n, _)| &**n == "x-user-id").map(|(_, v)| v.as_str())
+    allow.set_headers.iter().find(|(n, _)| &**n == "x-user-id").map(|(_, v)| &**v)
 }
 
 /// Allowed, and served from the cache: the very token object stored before.
