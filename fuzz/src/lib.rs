@@ -242,7 +242,7 @@ pub static GOOD_TOKENS: LazyLock<(String, String)> = LazyLock::new(|| {
 /// removed (so a client-sent copy never reaches the upstream).
 pub fn check_decision(policy: &Policy, decision: &Decision) {
     let Decision::Allow(allow) = decision else { return };
-    for (name, value) in &allow.set_headers {
+    for (name, value) in allow.set_headers.iter() {
         assert!(!allow.remove_headers.contains(name), "header `{name}` both set and removed: {allow:?}");
         assert_eq!(allow.set_headers.iter().filter(|(n, _)| n == name).count(), 1, "`{name}` set twice");
         assert_eq!(name.to_ascii_lowercase(), **name, "header name `{name}` not lower-cased");
