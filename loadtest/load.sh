@@ -38,21 +38,13 @@
 # undisturbed one exists, and retried in an extra pass while time allows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-WORK=${BENCH_WORK:-$ROOT/target/bench}
+WORK=${BENCH_WORK:-$PWD/target/bench}
 
 # shellcheck source=loadtest/prepare.sh
 source loadtest/prepare.sh
 
-rm -rf "$WORK"
-mkdir -p "$WORK"
-exec "$TOOLS/python" loadtest/load.py \
-  --root "$ROOT" \
-  --work "$WORK" \
-  --gatehouse "$ROOT/target/release/gatehouse" \
+exec "$TOOLS/python" loadtest/load.py "${COMMON_ARGS[@]}" \
   --gatehouse-system "$ROOT/target/release/examples/gatehouse_system" \
-  --examples "$ROOT/target/release/examples" \
-  --envoy "$TOOLS/envoy" \
   --nginx "$(command -v nginx || echo /usr/sbin/nginx)" \
   --duration "${BENCH_DURATION:-10}" \
   --warmup "${BENCH_WARMUP:-2}" \

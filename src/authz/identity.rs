@@ -85,13 +85,17 @@ pub(super) fn render_identity(policy: &Policy, provider: &Provider, token: &Veri
     if let (Some(header), Some(payload)) = (&provider.payload_header, &token.payload_b64) {
         set.push((header.clone(), Arc::from(&**payload)));
     }
-    let is_set = |name: &str| set.iter().any(|(h, _)| &**h == name);
-    let unset: Vec<Arc<str>> = policy.identity_headers.iter().filter(|h| !is_set(h)).cloned().collect();
+    let unset: Vec<Arc<str>> = policy.identity_headers.iter().filter(|h| !sets(&set, h)).cloned().collect();
     // Empty lists share the policy's: a cached token pays no allocation for them.
     TokenIdentity {
         set: if set.is_empty() { policy.no_identity.clone() } else { set.into() },
         unset: if unset.is_empty() { policy.no_unset.clone() } else { unset.into() },
     }
+}
+
+/// True when `set` sets header `name`.
+fn sets(set: &[(Arc<str>, Arc<str>)], name: &str) -> bool {
+    set.iter().any(|(header, _)| &**header == name)
 }
 
 /// Anonymous access: every identity header is stripped so none can be forged.
@@ -114,14 +118,13 @@ pub(super) fn anonymous(policy: &Policy, rule: &Rule) -> Allow {
 pub(super) fn authenticated(policy: &Policy, rule: &Rule, verified: Authenticated<'_>) -> Allow {
     let provider = policy.provider(verified.provider);
     let identity = &verified.token.identity;
-    let is_set = |name: &str| identity.set.iter().any(|(h, _)| &**h == name);
     let mut remove_headers: RemovedHeaders = identity.unset.iter().cloned().collect();
     let mut remove_query_params = Vec::new();
     if !provider.forward_token {
         for source in verified.sources {
             match source {
                 TokenSource::Header { name, .. }
-                    if !is_set(name) && !remove_headers.iter().any(|h| **h == **name) =>
+                    if !sets(&identity.set, name) && !remove_headers.iter().any(|h| **h == **name) =>
                 {
                     remove_headers.push(name.clone())
                 }

@@ -122,13 +122,9 @@ impl Requirement {
 /// array, and `scp` likewise (Azure AD, Okta). Read lazily: a Check
 /// collects nothing.
 pub(crate) fn scopes(claims: &Claims) -> impl Iterator<Item = &str> {
-    ["scope", "scp"].into_iter().flat_map(move |name| {
-        let (text, items) = match claims.get(name) {
-            Some(Value::String(text)) => (Some(text.split(' ').filter(|s| !s.is_empty())), None),
-            Some(Value::Array(items)) => (None, Some(items.iter().filter_map(Value::as_str))),
-            _ => (None, None),
-        };
-        text.into_iter().flatten().chain(items.into_iter().flatten())
+    ["scope", "scp"].into_iter().filter_map(|name| claims.get(name)).flat_map(|value| {
+        let words = value.as_str().into_iter().flat_map(|text| text.split(' ')).filter(|s| !s.is_empty());
+        words.chain(value.as_array().into_iter().flatten().filter_map(Value::as_str))
     })
 }
 
